@@ -1,0 +1,166 @@
+"""The composition root: config -> storage -> brokers -> core services -> a front-end.
+
+This is the only module that knows every layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from brokers.paper import KIND as PAPER
+from core.broker import BrokerKind, BrokerRegistry
+from core.clock import Clock, SystemClock
+from core.config import AppConfig, validate_accounts
+from core.confirmations import ConfirmationService
+from core.desk import Desk
+from core.events import Event, EventKind
+from core.execution import ExecutionService, TradingGate
+from core.locks import PositionLocks
+from core.models import OrderStatus, OrderType
+from core.notifier import AlertSink, Notifier
+from core.storage import Database
+from core.supervisor import Supervisor
+from core.sync import OrderSync, SyncSettings
+from core.tracker import OrderTracker
+
+log = logging.getLogger(__name__)
+
+BROKER_KINDS: tuple[BrokerKind, ...] = (PAPER,)
+
+# Orders whose outcome is still being settled; shutdown waits for these (market orders too).
+_SETTLING = (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN, OrderStatus.PENDING_CANCEL)
+
+
+@dataclass
+class Service:
+    config: AppConfig
+    clock: Clock
+    db: Database
+    registry: BrokerRegistry
+    tracker: OrderTracker
+    locks: PositionLocks
+    gate: TradingGate
+    execution: ExecutionService
+    confirmations: ConfirmationService
+    desk: Desk
+    sync: OrderSync
+    supervisor: Supervisor
+    notifier: Notifier | None = None
+    connected: list[str] = field(default_factory=list)
+
+    async def start(self, sink: AlertSink, ready_timeout_s: float = 10.0) -> None:
+        """Connect the brokers, start the loops, and wait (bounded) for the start-up sync."""
+        for name in self.registry.names():
+            broker = self.registry.get(name)
+            try:
+                await broker.connect()
+                self.connected.append(name)
+            except Exception as exc:
+                log.error("account %s could not connect: %s", name, exc)
+                self.gate.close(name, f"could not connect: {exc}")
+                continue
+            self.supervisor.start(f"sync:{name}", _bind(self.sync.run_account, name))
+            self.supervisor.start(f"order-updates:{name}", _bind(self.sync.run_push, name))
+        notifier = Notifier(self.db, self.clock, sink)
+        self.notifier = notifier
+        self.tracker.subscribe(lambda *_: notifier.wake())
+        self.supervisor.start("notifier", notifier.run)
+        self.supervisor.start("confirmation-expiry", self._expire_confirmations)
+        await self.wait_ready(ready_timeout_s)
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until every connected account has finished its start-up sync."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not all(self.gate.is_open(name) for name in self.connected):
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    async def settle(self, timeout_s: float = 5.0) -> bool:
+        """Wait until no order is mid-flight and every alert has been delivered."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            in_flight = await self.tracker.in_flight()
+            busy = [
+                o
+                for o in in_flight
+                if o.status in _SETTLING or o.request.order_type is OrderType.MARKET
+            ]
+            if not busy and self.notifier is not None:
+                await self.notifier.deliver_once()
+                if await self.notifier.pending_count() == 0:
+                    return True
+            await self.tracker.wait_for_change(0.05)
+        return False
+
+    async def stop(self) -> None:
+        await self.supervisor.stop()
+        for name in self.connected:
+            try:
+                await self.registry.get(name).close()
+            except Exception:
+                log.exception("closing %s failed", name)
+        await self.db.close()
+
+    async def _expire_confirmations(self) -> None:
+        while True:
+            await self.confirmations.expire_due()
+            await asyncio.sleep(5)
+
+
+def _bind(method: Callable[[str], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:
+    return lambda: method(name)
+
+
+async def build_service(
+    config: AppConfig,
+    *,
+    kinds: Iterable[BrokerKind] = BROKER_KINDS,
+    clock: Clock | None = None,
+    sync_settings: SyncSettings | None = None,
+) -> Service:
+    """Open storage and build every service; nothing runs until ``Service.start``."""
+    clock = clock or SystemClock()
+    registry = BrokerRegistry()
+    for kind in kinds:
+        registry.register_kind(kind)
+    accounts = validate_accounts(config, registry)
+    broker_kinds: dict[str, str] = {}
+    for account, settings in accounts:
+        broker = registry.kind(account.broker).factory(account.name, settings)
+        registry.add_account(broker)
+        broker_kinds[account.name] = account.broker
+    db = await Database.open(config.storage.path)
+    tracker = OrderTracker(db, clock)
+    locks = PositionLocks()
+    gate = TradingGate()
+    execution = ExecutionService(registry, tracker, locks, gate)
+    confirmations = ConfirmationService(db, clock, config.confirmations.ttl_s)
+    desk = Desk(registry, execution, tracker, confirmations, gate, clock, broker_kinds)
+    sync_settings = sync_settings or SyncSettings(poll_interval_s=config.sync.poll_interval_s)
+    sync = OrderSync(registry, tracker, gate, clock, sync_settings)
+
+    async def on_failure(name: str, exc: BaseException) -> None:
+        await tracker.add_alert(
+            Event(EventKind.COMPONENT_FAILED, "", {"message": f"{name} failed: {exc}; restarting"})
+        )
+
+    return Service(
+        config=config,
+        clock=clock,
+        db=db,
+        registry=registry,
+        tracker=tracker,
+        locks=locks,
+        gate=gate,
+        execution=execution,
+        confirmations=confirmations,
+        desk=desk,
+        sync=sync,
+        supervisor=Supervisor(on_failure),
+    )

@@ -1,0 +1,144 @@
+"""The command list and every help text, in plain text (no HTML or Markdown).
+
+Front-ends register ``COMMANDS`` with their chat client (Telegram's ``setMyCommands``) and show
+``help_text()``; the parser quotes ``usage`` lines in its errors, so the grammar is written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One command as users see it: its grammar, a one-line summary and a working example."""
+
+    name: str  # without the slash: "buy"
+    usage: str  # one line: "/buy SYMBOL QTY [@PRICE] ..."
+    summary: str  # one line, fit for Telegram's command menu (at most 256 characters)
+    trades: bool  # True when the command changes orders or positions
+    example: str  # a line that parses
+    notes: tuple[str, ...] = ()  # extra lines shown by /help COMMAND
+
+
+_PLACE_NOTES = (
+    "QTY is a whole number. Without @PRICE the order is a market order.",
+    "sl= and tp= take a price (2400.50) or a percentage of the entry (2%).",
+    "trail= is a trailing stop, always a percentage (1.5%).",
+    "trigger= makes a stop order: stop-limit with @PRICE, stop-market without.",
+    "on= picks an account; product= is MIS (intraday), CNC (delivery) or NRML.",
+    "Options come in any order; prices take up to 4 decimals.",
+)
+
+_SPECS = (
+    CommandSpec(
+        name="help",
+        usage="/help [COMMAND]",
+        summary="List the commands, or explain one",
+        trades=False,
+        example="/help buy",
+    ),
+    CommandSpec(
+        name="accounts",
+        usage="/accounts",
+        summary="List the broker accounts and their state",
+        trades=False,
+        example="/accounts",
+    ),
+    CommandSpec(
+        name="status",
+        usage="/status",
+        summary="Show the desk's health: connections, sync and pending orders",
+        trades=False,
+        example="/status",
+    ),
+    CommandSpec(
+        name="quote",
+        usage="/quote SYMBOL [on=ACCOUNT]",
+        summary="Show the latest price of an instrument",
+        trades=False,
+        example="/quote NSE:RELIANCE",
+    ),
+    CommandSpec(
+        name="orders",
+        usage="/orders [on=ACCOUNT]",
+        summary="List today's orders",
+        trades=False,
+        example="/orders on=zerodha",
+    ),
+    CommandSpec(
+        name="positions",
+        usage="/positions [on=ACCOUNT]",
+        summary="List open positions with their profit and loss",
+        trades=False,
+        example="/positions",
+    ),
+    CommandSpec(
+        name="buy",
+        usage=(
+            "/buy SYMBOL QTY [@PRICE] [sl=PRICE|PCT%] [tp=PRICE|PCT%] [trail=PCT%]"
+            " [trigger=PRICE] [on=ACCOUNT] [product=MIS|CNC|NRML]"
+        ),
+        summary="Buy an instrument, with optional stop-loss, target and trailing stop",
+        trades=True,
+        example="/buy RELIANCE 10 @2500 sl=2450 tp=2600",
+        notes=_PLACE_NOTES,
+    ),
+    CommandSpec(
+        name="sell",
+        usage=(
+            "/sell SYMBOL QTY [@PRICE] [sl=PRICE|PCT%] [tp=PRICE|PCT%] [trail=PCT%]"
+            " [trigger=PRICE] [on=ACCOUNT] [product=MIS|CNC|NRML]"
+        ),
+        summary="Sell an instrument, with optional stop-loss, target and trailing stop",
+        trades=True,
+        example="/sell INFY 5 @1500.50 sl=2% product=MIS",
+        notes=_PLACE_NOTES,
+    ),
+    CommandSpec(
+        name="modify",
+        usage="/modify ORDER [price=PRICE] [qty=QTY] [trigger=PRICE]",
+        summary="Change the price, quantity or trigger of an open order",
+        trades=True,
+        example="/modify A1B2 price=2510",
+        notes=(
+            "ORDER is the order id the desk showed.",
+            "Give at least one of price=, qty= and trigger=.",
+        ),
+    ),
+    CommandSpec(
+        name="cancel",
+        usage="/cancel ORDER",
+        summary="Cancel an open order",
+        trades=True,
+        example="/cancel A1B2",
+        notes=("ORDER is the order id the desk showed.",),
+    ),
+    CommandSpec(
+        name="exit",
+        usage="/exit SYMBOL [on=ACCOUNT]",
+        summary="Close the whole position in an instrument at market",
+        trades=True,
+        example="/exit RELIANCE",
+    ),
+)
+
+COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in _SPECS}
+
+# Names chat clients send that are not in the menu; Telegram sends /start when a chat opens.
+ALIASES: dict[str, str] = {"start": "help"}
+
+
+def help_text(name: str | None = None) -> str:
+    """Plain-text help: the command list, or one command's usage, notes and example.
+
+    ``name`` must be a key of ``COMMANDS`` (the parser checks ``/help COMMAND`` before this runs).
+    """
+    if name is None:
+        lines = ["Commands:"]
+        lines += [f"/{spec.name} - {spec.summary}" for spec in _SPECS]
+        lines.append("Send /help COMMAND for details, like /help buy.")
+        return "\n".join(lines)
+    spec = COMMANDS[name]
+    lines = [spec.summary + ".", f"Usage: {spec.usage}", *spec.notes, f"Example: {spec.example}"]
+    return "\n".join(lines)

@@ -1,0 +1,139 @@
+"""Front-end-agnostic handlers: text or a button press in, replies out.
+
+Both the console and Telegram call ``handle_text`` and ``handle_button``; the gate on who may do
+what (owners trade, viewers read) is applied here once for every front-end.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.commands import (
+    COMMANDS,
+    AccountsCommand,
+    CancelCommand,
+    Command,
+    CommandError,
+    ExitCommand,
+    HelpCommand,
+    ModifyCommand,
+    OrdersCommand,
+    PlaceCommand,
+    PositionsCommand,
+    QuoteCommand,
+    StatusCommand,
+    help_text,
+    parse,
+)
+from bot.render import (
+    CONFIRM_PREFIX,
+    DISMISS_PREFIX,
+    render_accounts,
+    render_error,
+    render_orders,
+    render_positions,
+    render_quote,
+    render_result,
+    render_status,
+    render_ticket,
+)
+from bot.replies import Reply, esc
+from core.desk import Desk, OrderInput
+from core.errors import PocketdeskError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class UserContext:
+    """Who is talking, where, and whether they may move money."""
+
+    user_id: int
+    chat_id: int
+    can_trade: bool = True
+
+
+async def handle_text(desk: Desk, user: UserContext, text: str) -> list[Reply]:
+    """Run one command line; errors come back as replies, never as exceptions."""
+    try:
+        command = parse(text)
+        return await _dispatch(desk, user, command)
+    except CommandError as exc:
+        return [render_error(str(exc))]
+    except PocketdeskError as exc:
+        return [render_error(str(exc))]
+    except Exception:
+        log.exception("command failed: %r", text)
+        return [render_error("Something went wrong; nothing was done. The log has details.")]
+
+
+async def handle_button(desk: Desk, user: UserContext, data: str) -> list[Reply]:
+    """Run one button press (Confirm / Cancel of a ticket)."""
+    try:
+        if data.startswith(CONFIRM_PREFIX):
+            ticket_id = data[len(CONFIRM_PREFIX) :]
+            if not user.can_trade:
+                return [render_error("Only an owner can confirm orders. Nothing was done.")]
+            result = await desk.confirm(ticket_id, user.user_id)
+            return [render_result(result, ticket_id)]
+        if data.startswith(DISMISS_PREFIX):
+            ticket_id = data[len(DISMISS_PREFIX) :]
+            await desk.dismiss(ticket_id, user.user_id)
+            return [Reply("Cancelled. Nothing was sent.", ticket=ticket_id, edit=True)]
+        return [render_error("This button is not known. Nothing was done.")]
+    except PocketdeskError as exc:
+        return [render_error(str(exc))]
+    except Exception:
+        log.exception("button failed: %r", data)
+        return [render_error("Something went wrong; nothing more was done. The log has details.")]
+
+
+async def _dispatch(desk: Desk, user: UserContext, command: Command) -> list[Reply]:
+    if isinstance(command, HelpCommand):
+        return [Reply(esc(help_text(command.topic)))]
+    if isinstance(command, AccountsCommand):
+        return [render_accounts(await desk.accounts())]
+    if isinstance(command, StatusCommand):
+        return [render_status(await desk.status())]
+    if isinstance(command, OrdersCommand):
+        return [render_orders(await desk.orders(command.account))]
+    if isinstance(command, PositionsCommand):
+        return [render_positions(await desk.positions(command.account))]
+    if isinstance(command, QuoteCommand):
+        return [render_quote(await desk.quote(command.symbol, command.account))]
+    if not user.can_trade:
+        return [render_error("You can view, not trade. Nothing was done.")]
+    if isinstance(command, PlaceCommand):
+        order = OrderInput(
+            side=command.side,
+            symbol=command.symbol,
+            quantity=command.quantity,
+            order_type=command.order_type,
+            price=command.price,
+            trigger_price=command.trigger,
+            exits=command.exits,
+            account=command.account,
+            product=command.product,
+        )
+        return [render_ticket(await desk.preview_order(user.user_id, user.chat_id, order))]
+    if isinstance(command, CancelCommand):
+        ticket = await desk.preview_cancel(user.user_id, user.chat_id, command.order_ref)
+        return [render_ticket(ticket)]
+    if isinstance(command, ModifyCommand):
+        ticket = await desk.preview_modify(
+            user.user_id,
+            user.chat_id,
+            command.order_ref,
+            quantity=command.quantity,
+            price=command.price,
+            trigger_price=command.trigger,
+        )
+        return [render_ticket(ticket)]
+    if isinstance(command, ExitCommand):
+        ticket = await desk.preview_exit(
+            user.user_id, user.chat_id, command.symbol, command.account
+        )
+        return [render_ticket(ticket)]
+    names = ", ".join(f"/{name}" for name in COMMANDS)
+    return [render_error(f"That command is not available here. Commands: {names}")]

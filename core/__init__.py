@@ -1,0 +1,1 @@
+"""The domain and services of pocketdesk; knows brokers only through the Broker protocol."""

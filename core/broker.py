@@ -1,0 +1,179 @@
+"""The ``Broker`` protocol every adapter implements, its capabilities, and the registry.
+
+The verbs follow one naming rule: ``create_`` / ``modify_`` / ``cancel_`` for writes, ``fetch_``
+for reads (singular returns one thing, plural a list), ``stream_`` for push data. A REST+push
+broker (Kite, FYERS) and an event-driven one (IBKR) both fit: ``create_order`` returns the first
+report the broker gives (an IBKR order is still PENDING_SUBMIT then), and every later change
+arrives through ``stream_order_updates`` or a ``fetch_``.
+
+Failures are raised as ``core.errors`` types: a read never returns an empty list for "I could not
+ask"; a write that may have reached the broker raises ``OutcomeUnknown``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+from core.errors import ConfigError
+from core.models import (
+    Balance,
+    Fill,
+    Instrument,
+    InstrumentId,
+    OrderReport,
+    OrderRequest,
+    OrderType,
+    Position,
+    Product,
+    Quote,
+    Tick,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``requests`` per ``per_s`` seconds."""
+
+    requests: int
+    per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a broker supports, so core can refuse early instead of failing at the broker."""
+
+    order_types: frozenset[OrderType]
+    products: frozenset[Product]
+    exchanges: frozenset[str]
+    streams_ticks: bool = True
+    streams_order_updates: bool = True
+    max_client_order_id_length: int = 20
+    order_rate: RateLimit = RateLimit(10, 1.0)
+    quote_rate: RateLimit = RateLimit(1, 1.0)
+    max_stream_instruments: int = 3000
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """A push from the broker: the order's new state, and the execution that caused it if any."""
+
+    report: OrderReport
+    fill: Fill | None = None
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """One connected account at one broker."""
+
+    @property
+    def account(self) -> str:
+        """The account name from the configuration."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def default_exchange(self) -> str: ...
+
+    async def connect(self) -> None:
+        """Open sessions and streams; raise ``AuthenticationFailed`` when the login is dead."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def fetch_instrument(self, instrument: InstrumentId) -> Instrument:
+        """Raise ``NotFound`` for a symbol the broker does not know."""
+        ...
+
+    async def create_order(self, request: OrderRequest, client_order_id: str) -> OrderReport: ...
+
+    async def modify_order(
+        self,
+        broker_order_id: str,
+        *,
+        quantity: int | None = None,
+        price: Decimal | None = None,
+        trigger_price: Decimal | None = None,
+    ) -> OrderReport: ...
+
+    async def cancel_order(self, broker_order_id: str) -> OrderReport: ...
+
+    async def fetch_order(self, broker_order_id: str) -> OrderReport: ...
+
+    async def fetch_order_by_client_id(self, client_order_id: str) -> OrderReport | None:
+        """Search today's orders for our client order id; ``None`` when the broker has none."""
+        ...
+
+    async def fetch_orders(self) -> list[OrderReport]:
+        """Today's orders, open and closed."""
+        ...
+
+    async def fetch_open_orders(self) -> list[OrderReport]: ...
+
+    async def fetch_fills(self) -> list[Fill]:
+        """Today's executions."""
+        ...
+
+    async def fetch_positions(self) -> list[Position]: ...
+
+    async def fetch_balance(self) -> Balance: ...
+
+    async def fetch_quotes(self, instruments: Iterable[InstrumentId]) -> dict[InstrumentId, Quote]:
+        """Raise ``NotFound`` when any instrument is unknown."""
+        ...
+
+    def stream_ticks(self, instruments: Iterable[InstrumentId]) -> AsyncIterator[Tick]: ...
+
+    def stream_order_updates(self) -> AsyncIterator[OrderUpdate]: ...
+
+
+BrokerFactory = Callable[[str, Mapping[str, Any]], Broker]
+"""Builds a broker from an account name and its broker-specific settings (already validated)."""
+
+
+@dataclass(slots=True)
+class BrokerKind:
+    """A broker implementation the composition root registered."""
+
+    name: str
+    factory: BrokerFactory
+    validate_settings: Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+@dataclass(slots=True)
+class BrokerRegistry:
+    """Broker kinds by name, and the connected accounts by account name."""
+
+    kinds: dict[str, BrokerKind] = field(default_factory=dict)
+    accounts: dict[str, Broker] = field(default_factory=dict)
+
+    def register_kind(self, kind: BrokerKind) -> None:
+        self.kinds[kind.name] = kind
+
+    def kind(self, name: str) -> BrokerKind:
+        try:
+            return self.kinds[name]
+        except KeyError:
+            known = ", ".join(sorted(self.kinds)) or "none"
+            raise ConfigError(f"unknown broker {name!r}; known brokers: {known}") from None
+
+    def add_account(self, broker: Broker) -> None:
+        if broker.account in self.accounts:
+            raise ConfigError(f"account name {broker.account!r} is used twice")
+        self.accounts[broker.account] = broker
+
+    def get(self, account: str) -> Broker:
+        try:
+            return self.accounts[account]
+        except KeyError:
+            from core.errors import UserError
+
+            known = ", ".join(self.accounts) or "none"
+            raise UserError(f"no account named {account!r} (accounts: {known})") from None
+
+    def names(self) -> list[str]:
+        return list(self.accounts)

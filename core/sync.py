@@ -1,0 +1,145 @@
+"""The order-sync loop: the broker is the source of truth.
+
+Per account: on start-up, settle every order we had in flight (by broker id, or by client order
+id when the broker never answered) and only then open the account for trading; afterwards apply
+push updates as they arrive and poll the in-flight orders on an interval. An order the broker has
+never heard of is searched for a bounded number of times and then declared LOST, with an alert;
+it is never sent again automatically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from core.broker import Broker, BrokerRegistry
+from core.clock import Clock
+from core.execution import TradingGate
+from core.models import Order, OrderReport, OrderStatus
+from core.orders import OrderEvent, OrderEventKind
+from core.tracker import OrderTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    poll_interval_s: float = 2.0
+    submit_grace_s: float = 30.0  # a PENDING_SUBMIT younger than this is still being sent
+    lost_after_misses: int = 3
+    lost_after_s: float = 60.0
+
+
+class OrderSync:
+    """Keeps local orders in step with each broker."""
+
+    def __init__(
+        self,
+        registry: BrokerRegistry,
+        tracker: OrderTracker,
+        gate: TradingGate,
+        clock: Clock,
+        settings: SyncSettings | None = None,
+    ) -> None:
+        self.registry = registry
+        self.tracker = tracker
+        self.gate = gate
+        self.clock = clock
+        self.settings = settings or SyncSettings()
+
+    async def run_account(self, account: str) -> None:
+        """Settle at start-up (retrying until it succeeds), open trading, then poll forever."""
+        broker = self.registry.get(account)
+        delay = self.settings.poll_interval_s
+        while True:
+            try:
+                await self.sync_once(broker, startup=True)
+                break
+            except Exception as exc:
+                self.gate.close(account, f"the start-up sync failed ({exc}); retrying")
+                log.warning("start-up sync of %s failed: %r", account, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+        self.gate.open(account)
+        log.info("account %s synced; trading open", account)
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_s)
+            try:
+                await self.sync_once(broker)
+            except Exception as exc:
+                log.warning("order poll of %s failed: %r", account, exc)
+
+    async def run_push(self, account: str) -> None:
+        """Apply the broker's pushed order updates as they arrive."""
+        broker = self.registry.get(account)
+        async for update in broker.stream_order_updates():
+            try:
+                await self.tracker.apply_report(update.report, update.fill)
+            except Exception:
+                log.exception("could not apply an order update from %s", account)
+
+    async def sync_once(self, broker: Broker, startup: bool = False) -> None:
+        """Bring every in-flight order of the account up to the broker's view."""
+        orders = await self.tracker.in_flight(broker.account)
+        now = self.clock.now()
+        due = [
+            o
+            for o in orders
+            if startup
+            or o.status is not OrderStatus.PENDING_SUBMIT
+            or (now - o.created_at).total_seconds() >= self.settings.submit_grace_s
+        ]
+        if not due:
+            return
+        reports = await broker.fetch_orders()
+        by_broker_id = {r.broker_order_id: r for r in reports}
+        by_client_id = {r.client_order_id: r for r in reports if r.client_order_id}
+        for order in due:
+            report = self._match(order, by_broker_id, by_client_id)
+            if report is None and order.broker_order_id is None:
+                report = await broker.fetch_order_by_client_id(order.client_order_id)
+            if report is not None:
+                await self.tracker.apply_report(report)
+            else:
+                await self._missed(order)
+
+    @staticmethod
+    def _match(
+        order: Order,
+        by_broker_id: dict[str, OrderReport],
+        by_client_id: dict[str, OrderReport],
+    ) -> OrderReport | None:
+        if order.broker_order_id and order.broker_order_id in by_broker_id:
+            return by_broker_id[order.broker_order_id]
+        return by_client_id.get(order.client_order_id)
+
+    async def _missed(self, order: Order) -> None:
+        """The broker does not list the order: count it, and declare it lost past the bound."""
+        if order.broker_order_id is not None:
+            log.warning(
+                "broker does not list order %s (%s)", order.client_order_id, order.broker_order_id
+            )
+            return
+        if order.status is OrderStatus.PENDING_SUBMIT:
+            await self.tracker.apply(
+                order.client_order_id,
+                [
+                    OrderEvent(
+                        OrderEventKind.OUTCOME_UNKNOWN,
+                        message="the broker's answer was never recorded; searching for it",
+                    )
+                ],
+            )
+        misses = await self.tracker.count_miss(order.client_order_id)
+        age = (self.clock.now() - order.created_at).total_seconds()
+        if misses >= self.settings.lost_after_misses and age >= self.settings.lost_after_s:
+            await self.tracker.apply(
+                order.client_order_id,
+                [
+                    OrderEvent(
+                        OrderEventKind.LOST,
+                        message=f"not found at the broker after {misses} searches; not re-sent",
+                    )
+                ],
+            )

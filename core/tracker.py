@@ -1,0 +1,170 @@
+"""The order tracker: the one writer of order state.
+
+Every change to an order, whether it comes from the execution pipeline, a push update or a poll,
+passes through here: read the stored order, run the events through the state machine, and write
+the new state, its transitions and its alerts in one transaction. Writers are serialised, so a
+push update racing the pipeline's own report cannot apply the same fill twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from core.clock import Clock
+from core.events import Event, events_for_transition
+from core.models import Fill, Order, OrderReport, OrderRequest, OrderStatus
+from core.orders import OrderEvent, apply
+from core.reconcile import events_from_report
+from core.storage.db import Database, Tx
+from core.storage.orders import OrderRepository
+from core.storage.outbox import OutboxRepository
+
+log = logging.getLogger(__name__)
+
+OrderListener = Callable[[Order, Order, OrderEvent], None]
+
+
+class OrderTracker:
+    """Reads and writes orders; emits their alerts to the outbox."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self.orders = OrderRepository()
+        self.outbox = OutboxRepository()
+        self._write_lock = asyncio.Lock()
+        self._listeners: list[OrderListener] = []
+        self._changed = asyncio.Event()
+
+    def subscribe(self, listener: OrderListener) -> None:
+        """Call ``listener(before, after, event)`` after each committed transition."""
+        self._listeners.append(listener)
+
+    async def record_intent(
+        self, request: OrderRequest, client_order_id: str, purpose: str = "entry"
+    ) -> Order:
+        """Persist the order before anything is sent, so a crash cannot forget it."""
+        now = self.clock.now()
+        order = Order(
+            client_order_id=client_order_id,
+            request=request,
+            status=OrderStatus.PENDING_SUBMIT,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.db.transaction() as tx:
+            await self.orders.insert(tx, order, purpose)
+        return order
+
+    async def get(self, client_order_id: str) -> Order | None:
+        async with self.db.read() as tx:
+            return await self.orders.get(tx, client_order_id)
+
+    async def apply(self, client_order_id: str, events: Iterable[OrderEvent]) -> Order:
+        """Apply events to a stored order; an illegal one raises and nothing is written."""
+        async with self._write_lock:
+            async with self.db.transaction() as tx:
+                order = await self.orders.get(tx, client_order_id)
+                if order is None:
+                    raise KeyError(client_order_id)
+                changes = await self._apply_events(tx, order, list(events))
+        return self._after_commit(order, changes)
+
+    async def apply_report(self, report: OrderReport, fill: Fill | None = None) -> Order | None:
+        """Bring our order up to the broker's report; ``None`` when the order is not ours."""
+        async with self._write_lock:
+            async with self.db.transaction() as tx:
+                order = await self._find(tx, report)
+                if order is None:
+                    return None
+                if order.broker_order_id is None and report.broker_order_id:
+                    await self.orders.set_broker_order_id(
+                        tx, order.client_order_id, report.broker_order_id
+                    )
+                    order = await self.orders.get(tx, order.client_order_id) or order
+                if fill is not None:
+                    await self.orders.add_fills(tx, report.account, [_own(fill, order)])
+                changes = await self._apply_events(tx, order, events_from_report(order, report))
+        return self._after_commit(order, changes)
+
+    async def count_miss(self, client_order_id: str) -> int:
+        async with self.db.transaction() as tx:
+            return await self.orders.count_miss(tx, client_order_id)
+
+    async def in_flight(self, account: str | None = None) -> list[Order]:
+        async with self.db.read() as tx:
+            return await self.orders.in_flight(tx, account)
+
+    async def recent(self, account: str | None = None, limit: int = 50) -> list[Order]:
+        async with self.db.read() as tx:
+            return await self.orders.recent(tx, account, limit)
+
+    async def find(self, ref: str) -> list[Order]:
+        async with self.db.read() as tx:
+            return await self.orders.find_by_ref(tx, ref)
+
+    async def wait_for_change(self, timeout_s: float) -> None:
+        """Return after the next committed transition, or after ``timeout_s``."""
+        changed = self._changed
+        try:
+            await asyncio.wait_for(changed.wait(), timeout_s)
+        except TimeoutError:
+            return
+
+    async def _find(self, tx: Tx, report: OrderReport) -> Order | None:
+        if report.client_order_id:
+            order = await self.orders.get(tx, report.client_order_id)
+            if order is not None and order.account == report.account:
+                return order
+        return await self.orders.get_by_broker_id(tx, report.account, report.broker_order_id)
+
+    async def _apply_events(
+        self, tx: Tx, order: Order, events: list[OrderEvent]
+    ) -> list[tuple[Order, Order, OrderEvent]]:
+        now = self.clock.now()
+        changes: list[tuple[Order, Order, OrderEvent]] = []
+        current = order
+        for event in events:
+            after = apply(current, event, now)
+            await self.orders.update(tx, current, after, event)
+            for alert in events_for_transition(current, after, event):
+                await self.outbox.add(tx, alert, now)
+            changes.append((current, after, event))
+            current = after
+        return changes
+
+    def _after_commit(self, order: Order, changes: list[tuple[Order, Order, OrderEvent]]) -> Order:
+        for before, after, event in changes:
+            for listener in self._listeners:
+                try:
+                    listener(before, after, event)
+                except Exception:
+                    log.exception("order listener failed")
+        if changes:
+            self._changed.set()
+            self._changed = asyncio.Event()
+            return changes[-1][1]
+        return order
+
+    async def add_alert(self, event: Event) -> None:
+        """Write a standalone alert (not tied to an order transition) to the outbox."""
+        async with self.db.transaction() as tx:
+            await self.outbox.add(tx, event, self.clock.now())
+
+
+def _own(fill: Fill, order: Order) -> Fill:
+    """The fill, attributed to our order."""
+    if fill.client_order_id == order.client_order_id:
+        return fill
+    return Fill(
+        fill_id=fill.fill_id,
+        broker_order_id=fill.broker_order_id,
+        instrument=fill.instrument,
+        side=fill.side,
+        quantity=fill.quantity,
+        price=fill.price,
+        time=fill.time,
+        client_order_id=order.client_order_id,
+    )
