@@ -131,7 +131,10 @@ async def build_service(
         registry.register_kind(kind)
     accounts = validate_accounts(config, registry)
     broker_kinds: dict[str, str] = {}
-    for account, settings in accounts:
+    for account, validated in accounts:
+        settings = dict(validated)
+        if account.default_exchange:
+            settings["default_exchange"] = account.default_exchange
         broker = registry.kind(account.broker).factory(account.name, settings)
         registry.add_account(broker)
         broker_kinds[account.name] = account.broker

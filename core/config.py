@@ -1,0 +1,560 @@
+"""Typed configuration, checked once at start-up.
+
+The configuration is a TOML file plus environment overrides. A variable
+``POCKETDESK_<SECTION>__<KEY>`` replaces ``key`` in ``[section]`` (the environment wins over the
+file), so secrets such as the bot token can stay out of the file. Every mistake (missing file, bad
+TOML, wrong type, unknown key, missing key) raises ``ConfigError`` naming the key path and the
+fix; no message ever carries a secret's value.
+
+Each ``[[accounts]]`` table has three keys of its own (``name``, ``broker``,
+``default_exchange``); every other key in it is broker-specific and is collected into
+``AccountConfig.settings``, which ``validate_accounts`` hands to the broker kind to check.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from core.errors import ConfigError
+
+if TYPE_CHECKING:  # only for the annotation: loading config must not import the domain
+    from core.broker import BrokerRegistry
+
+ENV_PREFIX = "POCKETDESK_"
+ENV_NESTED_DELIMITER = "__"
+
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_ACCOUNT_OWN_KEYS = frozenset({"name", "broker", "default_exchange"})
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(_Section):
+    """``[storage]``: where the SQLite database lives (relative paths are from the cwd)."""
+
+    path: str = "pocketdesk.db"
+
+    @field_validator("path")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError('must not be empty; write e.g. path = "pocketdesk.db"')
+        return value
+
+
+def _user_ids(value: Any) -> Any:
+    """Accept ``"1,2"`` or ``"[1, 2]"`` from an environment variable; TOML lists pass through."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError("expected a list of user ids, e.g. [123456789, 987654321]") from None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+UserIds = Annotated[list[int], NoDecode]
+
+
+class TelegramConfig(_Section):
+    """``[telegram]``: the bot token and who may use the bot (deny by default)."""
+
+    token: SecretStr
+    api_url: str = "https://api.telegram.org/bot"
+    owners: UserIds
+    viewers: UserIds = Field(default_factory=list)
+
+    @field_validator("token")
+    @classmethod
+    def _token_present(cls, value: SecretStr) -> SecretStr:
+        # Never echo the value: a trailing newline from a secret file is stripped silently.
+        stripped = value.get_secret_value().strip()
+        if not stripped:
+            raise ValueError("must not be empty; paste the token @BotFather gave you")
+        return SecretStr(stripped)
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                'must start with http:// or https://, e.g. "https://api.telegram.org/bot"'
+            )
+        return value
+
+    @field_validator("owners", "viewers", mode="before")
+    @classmethod
+    def _parse_ids(cls, value: Any) -> Any:
+        return _user_ids(value)
+
+    @field_validator("owners", "viewers")
+    @classmethod
+    def _positive_ids(cls, value: list[int]) -> list[int]:
+        bad = [uid for uid in value if uid <= 0]
+        if bad:
+            raise ValueError(f"{bad[0]} is not a Telegram user id; user ids are positive numbers")
+        return list(dict.fromkeys(value))
+
+    @field_validator("owners")
+    @classmethod
+    def _at_least_one_owner(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError(
+                "needs at least one Telegram user id: nobody else is served; "
+                "write e.g. owners = [123456789] (ask @userinfobot for your id)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _roles_disjoint(self) -> TelegramConfig:
+        both = sorted(set(self.owners) & set(self.viewers))
+        if both:
+            raise ValueError(
+                f"user {both[0]} is in both telegram.owners and telegram.viewers; "
+                "keep each user in one list (owners can already read everything)"
+            )
+        return self
+
+
+class ConfirmationsConfig(_Section):
+    """``[confirmations]``: how long a [Confirm] button stays valid."""
+
+    ttl_s: float = Field(default=60.0, gt=0)
+
+
+class SyncConfig(_Section):
+    """``[sync]``: how often in-flight and open orders are polled at the broker."""
+
+    poll_interval_s: float = Field(default=2.0, gt=0)
+
+
+class LoggingConfig(_Section):
+    """``[logging]``: the root log level."""
+
+    level: LogLevel = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+
+class AccountConfig(BaseModel):
+    """One ``[[accounts]]`` table. Keys other than name/broker/default_exchange go to settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    broker: str
+    default_exchange: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_settings(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        explicit = data.get("settings", {})
+        if not isinstance(explicit, Mapping):
+            return data  # let the field validation name accounts[i].settings
+        loose = {k: v for k, v in data.items() if k not in _ACCOUNT_OWN_KEYS and k != "settings"}
+        clash = sorted(set(explicit) & set(loose))
+        if clash:
+            raise ValueError(
+                f"key {clash[0]!r} is given both in the account table and in its settings "
+                "sub-table; keep one"
+            )
+        own = {k: v for k, v in data.items() if k in _ACCOUNT_OWN_KEYS}
+        return {**own, "settings": {**explicit, **loose}}
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _ACCOUNT_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a valid account name; use 1-32 letters, digits, '-' or '_'"
+            )
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _valid_broker(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError('must name a broker, e.g. broker = "paper"')
+        return value.strip()
+
+    @field_validator("default_exchange")
+    @classmethod
+    def _exchange_code(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError('must be an exchange code such as "NSE", or be left out')
+        return value.strip().upper() if value is not None else None
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        # The settings are opaque to core and may hold broker secrets: show the keys only.
+        for name, value in super().__repr_args__():
+            yield name, (_MaskedValues(value) if name == "settings" else value)
+
+
+class _MaskedValues:
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self._keys = list(settings)
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{key!r}: '***'" for key in self._keys) + "}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Load:
+    file_data: Mapping[str, Any]
+    environ: Mapping[str, str]
+
+
+_LOAD: ContextVar[_Load | None] = ContextVar("pocketdesk_config_load", default=None)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The parsed TOML file, passed through untouched so unknown keys reach validation."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = dict(data)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The environment source, reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self.case_sensitive:
+            return dict(self._environ)
+        return {key.lower(): value for key, value in self._environ.items()}
+
+
+class AppConfig(BaseSettings):
+    """The whole configuration. Build it with ``load_config`` or ``demo_config``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    telegram: TelegramConfig | None = None
+    confirmations: ConfirmationsConfig = Field(default_factory=ConfirmationsConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    accounts: list[AccountConfig] = Field(default_factory=list)
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_names(cls, accounts: list[AccountConfig]) -> list[AccountConfig]:
+        first: dict[str, int] = {}
+        for index, account in enumerate(accounts):
+            if account.name in first:
+                raise ValueError(
+                    f"account name {account.name!r} is used twice "
+                    f"(accounts[{first[account.name]}].name and accounts[{index}].name); "
+                    "give each account its own name"
+                )
+            first[account.name] = index
+        return accounts
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Priority: keyword arguments, then the environment, then the file, then defaults."""
+        load = _LOAD.get()
+        if load is None:
+            return (init_settings, env_settings)
+        return (
+            init_settings,
+            _MappingEnvSource(settings_cls, load.environ),
+            _FileSource(settings_cls, load.file_data),
+        )
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Read the TOML file at ``path`` (defaults only when None), apply the environment, check all.
+
+    ``environ`` defaults to ``os.environ``. Raises ``ConfigError`` naming the key and the fix.
+    """
+    env = os.environ if environ is None else environ
+    data: Mapping[str, Any] = {} if path is None else _read_toml(Path(path))
+    origin = "configuration" if path is None else f"config file {path}"
+    return _build(data, env, origin)
+
+
+def demo_config(workdir: Path) -> AppConfig:
+    """The embedded configuration of ``pocketdesk demo``: two paper accounts, no Telegram.
+
+    It ignores the environment, so a demo always starts the same way.
+    """
+    workdir = Path(workdir)
+    data = {
+        "storage": {"path": str(workdir / "pocketdesk-demo.db")},
+        "accounts": [
+            {
+                "name": "paper",
+                "broker": "paper",
+                "default_exchange": "NSE",
+                "cash": 1_000_000,
+                "currency": "INR",
+                "feed": "random",
+                "seed": 7,
+                "state_file": str(workdir / "pocketdesk-paper-paper.json"),
+            },
+            {
+                "name": "paper-us",
+                "broker": "paper",
+                "default_exchange": "NASDAQ",
+                "cash": 100_000,
+                "currency": "USD",
+                "feed": "random",
+                "seed": 11,
+                "state_file": str(workdir / "pocketdesk-paper-paper-us.json"),
+            },
+        ],
+    }
+    return _build(data, {}, "demo configuration")
+
+
+def validate_accounts(
+    config: AppConfig, registry: BrokerRegistry
+) -> list[tuple[AccountConfig, Mapping[str, Any]]]:
+    """Check each account's settings with its broker kind; return (account, validated settings).
+
+    A broker kind reports a bad setting as ``ConfigError("key: what is wrong")``; it is re-raised
+    as ``accounts[i] (NAME).key: ...`` so the message names the full key.
+    """
+    result: list[tuple[AccountConfig, Mapping[str, Any]]] = []
+    for index, account in enumerate(config.accounts):
+        where = f"accounts[{index}] ({account.name})"
+        if account.broker not in registry.kinds:
+            known = ", ".join(sorted(registry.kinds)) or "none"
+            raise ConfigError(
+                f"{where}.broker: unknown broker {account.broker!r}; known brokers: {known}"
+            )
+        problem = ""
+        try:
+            settings = registry.kind(account.broker).validate_settings(account.settings)
+        except ConfigError as err:
+            problem = f"{where}.{err}"
+        except ValidationError as err:
+            problem = "; ".join(_describe(e, where, {}) for e in err.errors())
+        if problem:
+            # Raised outside the except block so no chained error can carry a setting's value.
+            raise ConfigError(problem)
+        result.append((account, settings))
+    return result
+
+
+def _build(data: Mapping[str, Any], environ: Mapping[str, str], origin: str) -> AppConfig:
+    token = _LOAD.set(_Load(file_data=data, environ=environ))
+    problem: str | None = None
+    try:
+        return AppConfig()
+    except ValidationError as err:
+        from_env = _MappingEnvSource(AppConfig, environ)()
+        lines = [_describe(e, "", from_env) for e in err.errors()]
+        if len(lines) == 1:
+            problem = f"{origin}: {lines[0]}"
+        else:
+            problem = f"{origin} has {len(lines)} problems:\n" + "\n".join(f"- {x}" for x in lines)
+    except SettingsError as err:
+        field = re.search(r'field "(\w+)"', str(err))
+        name = field.group(1) if field else "?"
+        problem = (
+            f"{origin}: environment variable {ENV_PREFIX}{name.upper()} is not valid JSON; "
+            f"fix it, or set one key per variable, e.g. {ENV_PREFIX}{name.upper()}__KEY=value"
+        )
+    finally:
+        _LOAD.reset(token)
+    # Raised outside the except block: a chained ValidationError would print input values.
+    raise ConfigError(problem)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    problem: str
+    try:
+        raw = path.read_bytes()
+        return tomllib.loads(raw.decode("utf-8"))
+    except FileNotFoundError:
+        problem = (
+            f"config file {path} not found; create it (see examples/pocketdesk.example.toml) "
+            "or pass the path of an existing file with --config"
+        )
+    except IsADirectoryError:
+        problem = f"config file {path} is a directory; pass the path of the TOML file itself"
+    except OSError as err:
+        problem = f"cannot read config file {path}: {err.strerror}; check its permissions"
+    except UnicodeDecodeError as err:
+        problem = f"config file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8"
+    except tomllib.TOMLDecodeError as err:
+        # The message names line and column; the line itself is not quoted (it may be a secret).
+        problem = f"config file {path} is not valid TOML: {err}; fix the syntax there"
+    raise ConfigError(problem)
+
+
+def _key_path(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "storage": StorageConfig,
+    "telegram": TelegramConfig,
+    "confirmations": ConfirmationsConfig,
+    "sync": SyncConfig,
+    "logging": LoggingConfig,
+}
+
+_MISSING_HINTS = {
+    "telegram.token": 'add token = "..." under [telegram] (the token from @BotFather), '
+    f"or set {ENV_PREFIX}TELEGRAM__TOKEN",
+    "telegram.owners": "add owners = [<your Telegram user id>] under [telegram]",
+    "accounts.name": 'give the account a name, e.g. name = "main"',
+    "accounts.broker": 'say which broker the account is at, e.g. broker = "paper"',
+}
+
+_PATH_HINTS = {
+    "accounts": "write one [[accounts]] table (double brackets) per account",
+}
+
+_TYPE_HINTS = {
+    "int": "write a whole number without quotes",
+    "float": "write a number without quotes, e.g. 2.5",
+    "string": 'write text in quotes, e.g. "value"',
+    "list": "write a list, e.g. [1, 2]",
+    "dict": "write a table, e.g. [section] or { key = value }",
+    "model": "write a table, e.g. [section] or { key = value }",
+    "bool": "write true or false",
+}
+
+
+def _describe(error: ErrorDetails, base: str, from_env: Mapping[str, Any]) -> str:
+    """One line for one pydantic error: the key path, what is wrong, and the fix.
+
+    Built from the location and pydantic's message only, never from the input value.
+    """
+    loc: tuple[int | str, ...] = tuple(error["loc"])
+    path = _key_path(loc)
+    if base:
+        path = f"{base}.{path}" if path else base
+    kind: str = error["type"]
+    generic = _key_path(p for p in loc if isinstance(p, str))
+    if kind == "missing":
+        key = str(loc[-1])
+        hint = _MISSING_HINTS.get(generic, f"add {key} = ... to the configuration")
+        return f"{path} is required; {hint}"
+    if kind == "extra_forbidden":
+        text = f"unknown key {path}; remove it or fix its spelling"
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        if close:
+            text += f" (did you mean {close[0]}?)"
+        elif known:
+            text += f" (known keys here: {', '.join(known)})"
+        return text + _env_note(loc, from_env)
+    if kind == "value_error":
+        message = str(error.get("ctx", {}).get("error", error["msg"]))
+    else:
+        message = str(error["msg"]).rstrip(".")
+        hint = _PATH_HINTS.get(generic, "") if kind.endswith("_type") else ""
+        hint = hint or next((h for pre, h in _TYPE_HINTS.items() if kind.startswith(pre)), "")
+        if hint:
+            message += f"; {hint}"
+    return f"{path}: {message}{_env_note(loc, from_env)}"
+
+
+def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
+    if not parent:
+        return sorted(AppConfig.model_fields)
+    model = _SECTION_MODELS.get(str(parent[0])) if len(parent) == 1 else None
+    return sorted(model.model_fields) if model else []
+
+
+def _env_note(loc: tuple[int | str, ...], from_env: Mapping[str, Any]) -> str:
+    """Say which variable set the bad value, when it came from the environment."""
+    node: Any = from_env
+    names: list[str] = []
+    for part in loc:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+            names.append(str(part).upper())
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            return " (set by an environment variable)"
+        elif isinstance(node, Mapping | list):
+            return ""
+        else:
+            break  # a scalar from the environment, e.g. "1,x" for a list of ids
+    if isinstance(node, Mapping):
+        return ""  # a table that may mix file and environment values
+    return f" (set by environment variable {ENV_PREFIX}{ENV_NESTED_DELIMITER.join(names)})"
+
+
+__all__ = [
+    "AccountConfig",
+    "AppConfig",
+    "ConfirmationsConfig",
+    "LoggingConfig",
+    "StorageConfig",
+    "SyncConfig",
+    "TelegramConfig",
+    "demo_config",
+    "load_config",
+    "validate_accounts",
+]
