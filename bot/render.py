@@ -28,15 +28,11 @@ def money(value: Decimal | None, currency: str = "") -> str:
 
 
 def price(value: Decimal | None) -> str:
+    """A price with thousands separators and two to four decimals (as many as it has)."""
     if value is None:
         return "–"
-    text = f"{value:,.4f}".rstrip("0")
-    return text + "0" if text.endswith(".") else _two_places(text)
-
-
-def _two_places(text: str) -> str:
-    whole, _, frac = text.partition(".")
-    return f"{whole}.{frac.ljust(2, '0')}"
+    places = min(max(-value.normalize().as_tuple().exponent, 2), 4)  # type: ignore[operator]
+    return f"{value:,.{places}f}"
 
 
 def short_id(order: Order) -> str:
@@ -258,9 +254,9 @@ def render_alert(event: Event) -> str:
         body = f"{d.get('side', '')} {d.get('quantity', '')} {d.get('instrument', '')}"
         if event.kind is EventKind.ORDER_FILLED or event.kind is EventKind.ORDER_PARTIALLY_FILLED:
             body += (
-                f" — {d.get('fill_quantity')} at {d.get('fill_price')}"
+                f" — {d.get('fill_quantity')} at {_price_text(d.get('fill_price'))}"
                 f" ({d.get('filled_quantity')}/{d.get('quantity')} done,"
-                f" average {price(Decimal(d['average_price'])) if 'average_price' in d else '–'})"
+                f" average {_price_text(d.get('average_price'))})"
             )
         elif event.kind is EventKind.ORDER_CANCELLED:
             body += " by the broker" if d.get("by") == "broker" else ""
@@ -277,3 +273,7 @@ def render_alert(event: Event) -> str:
     title = event.kind.value.replace("_", " ").capitalize()
     account = f" {esc(event.account)}" if event.account else ""
     return f"<b>{esc(title)}</b>{account}: {esc(detail)}"
+
+
+def _price_text(text: str | None) -> str:
+    return "–" if not text else price(Decimal(text))

@@ -148,7 +148,10 @@ class ExecutionService:
         return order
 
     async def _settle(self, client_order_id: str, kind: OrderEventKind, message: str) -> Order:
-        return await self.tracker.apply(client_order_id, [OrderEvent(kind, message=message)])
+        # A push update may already have settled the order; then this outcome is stale.
+        return await self.tracker.apply(
+            client_order_id, [OrderEvent(kind, message=message)], skip_illegal=True
+        )
 
     async def cancel(self, client_order_id: str) -> Order:
         """Ask the broker to cancel a working order."""

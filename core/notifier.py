@@ -40,6 +40,7 @@ class Notifier:
         self.max_backoff_s = max_backoff_s
         self.repo = OutboxRepository()
         self._wake = asyncio.Event()
+        self._delivering = asyncio.Lock()  # one drain at a time, or an alert could go twice
 
     def wake(self) -> None:
         """Look at the outbox now instead of at the next idle tick."""
@@ -65,6 +66,10 @@ class Notifier:
 
     async def deliver_once(self) -> int:
         """Hand one batch of pending alerts to the sink; return how many were delivered."""
+        async with self._delivering:
+            return await self._deliver_batch()
+
+    async def _deliver_batch(self) -> int:
         async with self.db.read() as tx:
             events = await self.repo.pending(tx, self.batch)
         if not events:

@@ -16,7 +16,7 @@ from core.clock import Clock
 from core.events import Event, events_for_transition
 from core.models import Fill, Order, OrderReport, OrderRequest, OrderStatus
 from core.orders import OrderEvent, apply
-from core.reconcile import events_from_report
+from core.reconcile import events_from_report, legal_sequence
 from core.storage.db import Database, Tx
 from core.storage.orders import OrderRepository
 from core.storage.outbox import OutboxRepository
@@ -62,14 +62,23 @@ class OrderTracker:
         async with self.db.read() as tx:
             return await self.orders.get(tx, client_order_id)
 
-    async def apply(self, client_order_id: str, events: Iterable[OrderEvent]) -> Order:
-        """Apply events to a stored order; an illegal one raises and nothing is written."""
+    async def apply(
+        self, client_order_id: str, events: Iterable[OrderEvent], *, skip_illegal: bool = False
+    ) -> Order:
+        """Apply events to a stored order; an illegal one raises and nothing is written.
+
+        With ``skip_illegal`` the events the order has already moved past are left out instead:
+        for outcomes that a faster broker report may have overtaken.
+        """
         async with self._write_lock:
             async with self.db.transaction() as tx:
                 order = await self.orders.get(tx, client_order_id)
                 if order is None:
                     raise KeyError(client_order_id)
-                changes = await self._apply_events(tx, order, list(events))
+                wanted = list(events)
+                if skip_illegal:
+                    wanted = legal_sequence(order, wanted, self.clock.now())
+                changes = await self._apply_events(tx, order, wanted)
         return self._after_commit(order, changes)
 
     async def apply_report(self, report: OrderReport, fill: Fill | None = None) -> Order | None:

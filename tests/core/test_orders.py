@@ -19,7 +19,9 @@ T0 = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=1)
 
 
-def make_order(status: OrderStatus = S.PENDING_SUBMIT, quantity: int = 10, filled: int = 0) -> Order:
+def make_order(
+    status: OrderStatus = S.PENDING_SUBMIT, quantity: int = 10, filled: int = 0
+) -> Order:
     request = OrderRequest("paper", InstrumentId("NSE", "INFY"), Side.BUY, quantity)
     return Order(
         client_order_id="pd0001",

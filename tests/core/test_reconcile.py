@@ -16,7 +16,9 @@ from tests.core.test_orders import T1, make_order
 S, E = OrderStatus, OrderEventKind
 
 
-def report(status: OrderStatus, filled: int = 0, avg: str | None = None, **kw: object) -> OrderReport:
+def report(
+    status: OrderStatus, filled: int = 0, avg: str | None = None, **kw: object
+) -> OrderReport:
     base = OrderReport(
         account="paper",
         broker_order_id="B1",

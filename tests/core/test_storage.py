@@ -18,7 +18,8 @@ async def test_migrations_apply_from_empty_and_are_recorded(tmp_path: Path) -> N
         assert versions == [m.version for m in bundled_migrations()]
         async with db.read() as tx:
             tables = {
-                row[0] for row in await tx.fetchall("SELECT name FROM sqlite_master WHERE type='table'")
+                row[0]
+                for row in await tx.fetchall("SELECT name FROM sqlite_master WHERE type='table'")
             }
             journal = await tx.fetchone("PRAGMA journal_mode")
             fks = await tx.fetchone("PRAGMA foreign_keys")
