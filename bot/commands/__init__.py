@@ -1,10 +1,10 @@
 """Chat commands, independent of any front-end: ``parse`` a line, get a typed command."""
 
-from bot.commands.parser import (
+from bot.commands.parser import CommandError, parse
+from bot.commands.types import (
     AccountsCommand,
     CancelCommand,
     Command,
-    CommandError,
     ExitCommand,
     HelpCommand,
     ModifyCommand,
@@ -13,7 +13,6 @@ from bot.commands.parser import (
     PositionsCommand,
     QuoteCommand,
     StatusCommand,
-    parse,
 )
 from bot.commands.usage import COMMANDS, CommandSpec, help_text
 

@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypeAlias
 
+from bot.commands.types import (
+    AccountsCommand,
+    CancelCommand,
+    Command,
+    ExitCommand,
+    HelpCommand,
+    ModifyCommand,
+    OrdersCommand,
+    PlaceCommand,
+    PositionsCommand,
+    QuoteCommand,
+    StatusCommand,
+)
 from bot.commands.usage import ALIASES, COMMANDS
 from core.errors import UserError
 from core.models import ExitSpec, InstrumentId, OrderType, Product, Side
@@ -26,86 +37,6 @@ class CommandError(UserError):
         self.reason = message
         self.usage = usage
 
-
-@dataclass(frozen=True, slots=True)
-class HelpCommand:
-    topic: str | None = None  # a key of COMMANDS
-
-
-@dataclass(frozen=True, slots=True)
-class AccountsCommand:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class StatusCommand:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class OrdersCommand:
-    account: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PositionsCommand:
-    account: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class QuoteCommand:
-    symbol: str
-    account: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceCommand:
-    """A new order. ``price`` makes it a limit order; ``trigger`` makes it a stop order."""
-
-    side: Side
-    symbol: str
-    quantity: int
-    order_type: OrderType = OrderType.MARKET
-    price: Decimal | None = None
-    trigger: Decimal | None = None
-    exits: ExitSpec = field(default_factory=ExitSpec)
-    account: str | None = None
-    product: Product | None = None  # None: the account's default
-
-
-@dataclass(frozen=True, slots=True)
-class CancelCommand:
-    order_ref: str
-
-
-@dataclass(frozen=True, slots=True)
-class ModifyCommand:
-    """Only the fields given change; at least one is set."""
-
-    order_ref: str
-    price: Decimal | None = None
-    quantity: int | None = None
-    trigger: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExitCommand:
-    symbol: str
-    account: str | None = None
-
-
-Command: TypeAlias = (
-    HelpCommand
-    | AccountsCommand
-    | StatusCommand
-    | OrdersCommand
-    | PositionsCommand
-    | QuoteCommand
-    | PlaceCommand
-    | CancelCommand
-    | ModifyCommand
-    | ExitCommand
-)
 
 # Sanity bounds against typos, not risk limits: those belong to the order checks.
 MAX_DECIMALS = 4

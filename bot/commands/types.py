@@ -1,0 +1,90 @@
+"""The typed commands a chat line parses into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TypeAlias
+
+from core.models import ExitSpec, OrderType, Product, Side
+
+
+@dataclass(frozen=True, slots=True)
+class HelpCommand:
+    topic: str | None = None  # a key of COMMANDS
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsCommand:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCommand:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersCommand:
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionsCommand:
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteCommand:
+    symbol: str
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceCommand:
+    """A new order. ``price`` makes it a limit order; ``trigger`` makes it a stop order."""
+
+    side: Side
+    symbol: str
+    quantity: int
+    order_type: OrderType = OrderType.MARKET
+    price: Decimal | None = None
+    trigger: Decimal | None = None
+    exits: ExitSpec = field(default_factory=ExitSpec)
+    account: str | None = None
+    product: Product | None = None  # None: the account's default
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCommand:
+    order_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyCommand:
+    """Only the fields given change; at least one is set."""
+
+    order_ref: str
+    price: Decimal | None = None
+    quantity: int | None = None
+    trigger: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExitCommand:
+    symbol: str
+    account: str | None = None
+
+
+Command: TypeAlias = (
+    HelpCommand
+    | AccountsCommand
+    | StatusCommand
+    | OrdersCommand
+    | PositionsCommand
+    | QuoteCommand
+    | PlaceCommand
+    | CancelCommand
+    | ModifyCommand
+    | ExitCommand
+)
