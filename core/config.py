@@ -4,7 +4,7 @@ The configuration is a TOML file plus environment overrides. A variable
 ``POCKETDESK_<SECTION>__<KEY>`` replaces ``key`` in ``[section]`` (the environment wins over the
 file), so secrets such as the bot token can stay out of the file. Every mistake (missing file, bad
 TOML, wrong type, unknown key, missing key) raises ``ConfigError`` naming the key path and the
-fix; no message ever carries a secret's value.
+fix (worded by ``core.config_errors``); no message ever carries a secret's value.
 
 Each ``[[accounts]]`` table has three keys of its own (``name``, ``broker``,
 ``default_exchange``); every other key in it is broker-specific and is collected into
@@ -13,11 +13,9 @@ Each ``[[accounts]]`` table has three keys of its own (``name``, ``broker``,
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -44,13 +42,18 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from core.config_errors import (
+    ENV_NESTED_DELIMITER,
+    ENV_PREFIX,
+    describe_error,
+    read_toml,
+    settings_problem,
+    validation_problem,
+)
 from core.errors import ConfigError
 
 if TYPE_CHECKING:  # only for the annotation: loading config must not import the domain
     from core.broker import BrokerRegistry
-
-ENV_PREFIX = "POCKETDESK_"
-ENV_NESTED_DELIMITER = "__"
 
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _ACCOUNT_OWN_KEYS = frozenset({"name", "broker", "default_exchange"})
@@ -331,7 +334,7 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     ``environ`` defaults to ``os.environ``. Raises ``ConfigError`` naming the key and the fix.
     """
     env = os.environ if environ is None else environ
-    data: Mapping[str, Any] = {} if path is None else _read_toml(Path(path))
+    data: Mapping[str, Any] = {} if path is None else read_toml(Path(path))
     origin = "configuration" if path is None else f"config file {path}"
     return _build(data, env, origin)
 
@@ -407,51 +410,15 @@ def _build(data: Mapping[str, Any], environ: Mapping[str, str], origin: str) -> 
         return AppConfig()
     except ValidationError as err:
         from_env = _MappingEnvSource(AppConfig, environ)()
-        lines = [_describe(e, "", from_env) for e in err.errors()]
-        if len(lines) == 1:
-            problem = f"{origin}: {lines[0]}"
-        else:
-            problem = f"{origin} has {len(lines)} problems:\n" + "\n".join(f"- {x}" for x in lines)
-    except SettingsError as err:
-        field = re.search(r'field "(\w+)"', str(err))
-        name = field.group(1) if field else "?"
-        problem = (
-            f"{origin}: environment variable {ENV_PREFIX}{name.upper()} is not valid JSON; "
-            f"fix it, or set one key per variable, e.g. {ENV_PREFIX}{name.upper()}__KEY=value"
+        problem = validation_problem(
+            origin, err, from_env, top_level=AppConfig.model_fields, sections=_SECTION_MODELS
         )
+    except SettingsError as err:
+        problem = settings_problem(origin, err)
     finally:
         _LOAD.reset(token)
     # Raised outside the except block: a chained ValidationError would print input values.
     raise ConfigError(problem)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    problem: str
-    try:
-        raw = path.read_bytes()
-        return tomllib.loads(raw.decode("utf-8"))
-    except FileNotFoundError:
-        problem = (
-            f"config file {path} not found; create it (see examples/pocketdesk.example.toml) "
-            "or pass the path of an existing file with --config"
-        )
-    except IsADirectoryError:
-        problem = f"config file {path} is a directory; pass the path of the TOML file itself"
-    except OSError as err:
-        problem = f"cannot read config file {path}: {err.strerror}; check its permissions"
-    except UnicodeDecodeError as err:
-        problem = f"config file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8"
-    except tomllib.TOMLDecodeError as err:
-        # The message names line and column; the line itself is not quoted (it may be a secret).
-        problem = f"config file {path} is not valid TOML: {err}; fix the syntax there"
-    raise ConfigError(problem)
-
-
-def _key_path(loc: Iterable[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 _SECTION_MODELS: dict[str, type[BaseModel]] = {
@@ -462,88 +429,12 @@ _SECTION_MODELS: dict[str, type[BaseModel]] = {
     "logging": LoggingConfig,
 }
 
-_MISSING_HINTS = {
-    "telegram.token": 'add token = "..." under [telegram] (the token from @BotFather), '
-    f"or set {ENV_PREFIX}TELEGRAM__TOKEN",
-    "telegram.owners": "add owners = [<your Telegram user id>] under [telegram]",
-    "accounts.name": 'give the account a name, e.g. name = "main"',
-    "accounts.broker": 'say which broker the account is at, e.g. broker = "paper"',
-}
-
-_PATH_HINTS = {
-    "accounts": "write one [[accounts]] table (double brackets) per account",
-}
-
-_TYPE_HINTS = {
-    "int": "write a whole number without quotes",
-    "float": "write a number without quotes, e.g. 2.5",
-    "string": 'write text in quotes, e.g. "value"',
-    "list": "write a list, e.g. [1, 2]",
-    "dict": "write a table, e.g. [section] or { key = value }",
-    "model": "write a table, e.g. [section] or { key = value }",
-    "bool": "write true or false",
-}
-
 
 def _describe(error: ErrorDetails, base: str, from_env: Mapping[str, Any]) -> str:
-    """One line for one pydantic error: the key path, what is wrong, and the fix.
-
-    Built from the location and pydantic's message only, never from the input value.
-    """
-    loc: tuple[int | str, ...] = tuple(error["loc"])
-    path = _key_path(loc)
-    if base:
-        path = f"{base}.{path}" if path else base
-    kind: str = error["type"]
-    generic = _key_path(p for p in loc if isinstance(p, str))
-    if kind == "missing":
-        key = str(loc[-1])
-        hint = _MISSING_HINTS.get(generic, f"add {key} = ... to the configuration")
-        return f"{path} is required; {hint}"
-    if kind == "extra_forbidden":
-        text = f"unknown key {path}; remove it or fix its spelling"
-        known = _known_keys(loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        if close:
-            text += f" (did you mean {close[0]}?)"
-        elif known:
-            text += f" (known keys here: {', '.join(known)})"
-        return text + _env_note(loc, from_env)
-    if kind == "value_error":
-        message = str(error.get("ctx", {}).get("error", error["msg"]))
-    else:
-        message = str(error["msg"]).rstrip(".")
-        hint = _PATH_HINTS.get(generic, "") if kind.endswith("_type") else ""
-        hint = hint or next((h for pre, h in _TYPE_HINTS.items() if kind.startswith(pre)), "")
-        if hint:
-            message += f"; {hint}"
-    return f"{path}: {message}{_env_note(loc, from_env)}"
-
-
-def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
-    if not parent:
-        return sorted(AppConfig.model_fields)
-    model = _SECTION_MODELS.get(str(parent[0])) if len(parent) == 1 else None
-    return sorted(model.model_fields) if model else []
-
-
-def _env_note(loc: tuple[int | str, ...], from_env: Mapping[str, Any]) -> str:
-    """Say which variable set the bad value, when it came from the environment."""
-    node: Any = from_env
-    names: list[str] = []
-    for part in loc:
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-            names.append(str(part).upper())
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            return " (set by an environment variable)"
-        elif isinstance(node, Mapping | list):
-            return ""
-        else:
-            break  # a scalar from the environment, e.g. "1,x" for a list of ids
-    if isinstance(node, Mapping):
-        return ""  # a table that may mix file and environment values
-    return f" (set by environment variable {ENV_PREFIX}{ENV_NESTED_DELIMITER.join(names)})"
+    """``describe_error`` with this configuration's keys as the ones unknown keys are matched to."""
+    return describe_error(
+        error, base, from_env, top_level=AppConfig.model_fields, sections=_SECTION_MODELS
+    )
 
 
 __all__ = [
