@@ -62,7 +62,8 @@ async def serve_console(config: AppConfig, lines: AsyncIterator[str] | None = No
         interactive = lines is None and sys.stdin.isatty()
         if interactive:
             print(BANNER.format(accounts=f"accounts: {names}"))
-        source = lines if lines is not None else stdin_lines("> " if interactive else "")
+        console.prompt = "> " if interactive else ""
+        source = lines if lines is not None else stdin_lines(console.prompt)
         await console.run(source)
         await service.settle(timeout_s=5.0)
     finally:

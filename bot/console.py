@@ -30,6 +30,7 @@ class Console:
         self.out = out or sys.stdout
         self.user = user
         self._buttons: list[Button] = []
+        self.prompt = ""  # set for a terminal: alerts then re-print it after themselves
 
     def show(self, reply: Reply) -> None:
         """Print one reply, numbering its buttons."""
@@ -59,8 +60,13 @@ class Console:
 
     async def deliver(self, events: list[Event]) -> None:
         """The alert sink: print each alert."""
+        if self.prompt:
+            self.out.write("\r")
         for event in events:
             self._print("🔔 " + to_plain(render_alert(event)))
+        if self.prompt:
+            self.out.write(self.prompt)
+            self.out.flush()
 
     async def run(self, lines: AsyncIterator[str]) -> None:
         async for line in lines:
