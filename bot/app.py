@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from brokers.paper import KIND as PAPER
+from core.autoexit import AutoExits, AutoExitSettings
 from core.broker import BrokerKind, BrokerRegistry
 from core.clock import Clock, SystemClock
 from core.config import AppConfig, validate_accounts
@@ -18,8 +19,11 @@ from core.confirmations import ConfirmationService
 from core.desk import Desk
 from core.events import Event, EventKind
 from core.execution import ExecutionService, TradingGate
+from core.exit_desk import ExitDesk
+from core.exits import SpikeBuffer
 from core.locks import PositionLocks
 from core.models import OrderStatus, OrderType
+from core.monitor import MonitorSettings
 from core.notifier import AlertSink, Notifier
 from core.storage import Database
 from core.supervisor import Supervisor
@@ -47,12 +51,14 @@ class Service:
     confirmations: ConfirmationService
     desk: Desk
     sync: OrderSync
+    autoexits: AutoExits
     supervisor: Supervisor
     notifier: Notifier | None = None
     connected: list[str] = field(default_factory=list)
 
     async def start(self, sink: AlertSink, ready_timeout_s: float = 10.0) -> None:
         """Connect the brokers, start the loops, and wait (bounded) for the start-up sync."""
+        await self.autoexits.load()
         for name in self.registry.names():
             broker = self.registry.get(name)
             try:
@@ -64,11 +70,13 @@ class Service:
                 continue
             self.supervisor.start(f"sync:{name}", _bind(self.sync.run_account, name))
             self.supervisor.start(f"order-updates:{name}", _bind(self.sync.run_push, name))
+            self.supervisor.start(f"monitor:{name}", self.autoexits.feeds[name].run)
         notifier = Notifier(self.db, self.clock, sink)
         self.notifier = notifier
         self.tracker.subscribe(lambda *_: notifier.wake())
         self.supervisor.start("notifier", notifier.run)
         self.supervisor.start("confirmation-expiry", self._expire_confirmations)
+        self.supervisor.start("exit-housekeeping", self.autoexits.run_housekeeping)
         await self.wait_ready(ready_timeout_s)
 
     async def wait_ready(self, timeout_s: float) -> bool:
@@ -100,6 +108,7 @@ class Service:
 
     async def stop(self) -> None:
         await self.supervisor.stop()
+        await self.autoexits.save_trails()
         for name in self.connected:
             try:
                 await self.registry.get(name).close()
@@ -117,12 +126,23 @@ def _bind(method: Callable[[str], Awaitable[None]], name: str) -> Callable[[], A
     return lambda: method(name)
 
 
+def exit_settings_from(config: AppConfig) -> AutoExitSettings:
+    return AutoExitSettings(
+        monitor=MonitorSettings(
+            stale_after_s=config.monitor.stale_after_s,
+            poll_interval_s=config.monitor.poll_interval_s,
+        ),
+        buffer=SpikeBuffer(config.exits.band_pct, config.exits.dwell_s),
+    )
+
+
 async def build_service(
     config: AppConfig,
     *,
     kinds: Iterable[BrokerKind] = BROKER_KINDS,
     clock: Clock | None = None,
     sync_settings: SyncSettings | None = None,
+    exit_settings: AutoExitSettings | None = None,
 ) -> Service:
     """Open storage and build every service; nothing runs until ``Service.start``."""
     clock = clock or SystemClock()
@@ -147,6 +167,21 @@ async def build_service(
     desk = Desk(registry, execution, tracker, confirmations, gate, clock, broker_kinds)
     sync_settings = sync_settings or SyncSettings(poll_interval_s=config.sync.poll_interval_s)
     sync = OrderSync(registry, tracker, gate, clock, sync_settings)
+    exit_settings = exit_settings or exit_settings_from(config)
+    base = exit_settings.buffer
+    buffers = {
+        account.name: SpikeBuffer(
+            base.band_pct if account.exit_band_pct is None else account.exit_band_pct,
+            base.dwell_s if account.exit_dwell_s is None else account.exit_dwell_s,
+        )
+        for account, _ in accounts
+    }
+    autoexits = AutoExits(
+        db, registry, execution, tracker, locks, clock, exit_settings, buffers=buffers
+    )
+    exit_desk = ExitDesk(autoexits)
+    sync.position_checks.append(exit_desk.reconcile_positions)
+    desk.attach_exit_rules(exit_desk)
 
     async def on_failure(name: str, exc: BaseException) -> None:
         await tracker.add_alert(
@@ -165,5 +200,6 @@ async def build_service(
         confirmations=confirmations,
         desk=desk,
         sync=sync,
+        autoexits=autoexits,
         supervisor=Supervisor(on_failure),
     )

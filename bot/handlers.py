@@ -16,6 +16,7 @@ from bot.commands import (
     Command,
     CommandError,
     ExitCommand,
+    ExitsCommand,
     HelpCommand,
     ModifyCommand,
     OrdersCommand,
@@ -23,6 +24,9 @@ from bot.commands import (
     PositionsCommand,
     QuoteCommand,
     StatusCommand,
+    StopLossCommand,
+    TargetCommand,
+    TrailCommand,
     help_text,
     parse,
 )
@@ -38,9 +42,11 @@ from bot.render import (
     render_status,
     render_ticket,
 )
+from bot.render_exits import render_cleared, render_rule_set, render_rules
 from bot.replies import Reply, esc
 from core.desk import Desk, OrderInput
 from core.errors import PocketdeskError
+from core.exits import RuleKind
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,31 @@ async def handle_button(desk: Desk, user: UserContext, data: str) -> list[Reply]
         return [render_error("Something went wrong; nothing more was done. The log has details.")]
 
 
+_RULE_KINDS = {
+    StopLossCommand: RuleKind.STOP_LOSS,
+    TargetCommand: RuleKind.TARGET,
+    TrailCommand: RuleKind.TRAILING,
+}
+
+
+async def _set_exit(desk: Desk, command: StopLossCommand | TargetCommand | TrailCommand) -> Reply:
+    broker, instrument = desk.resolve(command.symbol, command.account)
+    rule = await desk.exit_rules().set_rule(
+        broker.account, instrument, _RULE_KINDS[type(command)], command.value, command.percent
+    )
+    return render_rule_set(rule)
+
+
+async def _list_exits(desk: Desk, command: ExitsCommand) -> Reply:
+    account = instrument = None
+    if command.symbol is not None:
+        broker, instrument = desk.resolve(command.symbol, command.account)
+        account = broker.account
+    elif command.account is not None:
+        account = desk.registry.get(command.account).account
+    return render_rules(await desk.exit_rules().list_rules(account, instrument))
+
+
 async def _dispatch(desk: Desk, user: UserContext, command: Command) -> list[Reply]:
     if isinstance(command, HelpCommand):
         return [Reply(esc(help_text(command.topic)))]
@@ -102,8 +133,16 @@ async def _dispatch(desk: Desk, user: UserContext, command: Command) -> list[Rep
         return [render_positions(await desk.positions(command.account))]
     if isinstance(command, QuoteCommand):
         return [render_quote(await desk.quote(command.symbol, command.account))]
+    if isinstance(command, ExitsCommand) and not command.clear:
+        return [await _list_exits(desk, command)]
     if not user.can_trade:
         return [render_error("You can view, not trade. Nothing was done.")]
+    if isinstance(command, StopLossCommand | TargetCommand | TrailCommand):
+        return [await _set_exit(desk, command)]
+    if isinstance(command, ExitsCommand):
+        broker, instrument = desk.resolve(command.symbol or "", command.account)
+        cleared = await desk.exit_rules().clear_rules(broker.account, instrument)
+        return [render_cleared(cleared, str(instrument))]
     if isinstance(command, PlaceCommand):
         order = OrderInput(
             side=command.side,

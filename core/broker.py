@@ -21,6 +21,7 @@ from core.errors import ConfigError
 from core.models import (
     Balance,
     Fill,
+    Heartbeat,
     Instrument,
     InstrumentId,
     OrderReport,
@@ -126,7 +127,13 @@ class Broker(Protocol):
         """Raise ``NotFound`` when any instrument is unknown."""
         ...
 
-    def stream_ticks(self, instruments: Iterable[InstrumentId]) -> AsyncIterator[Tick]: ...
+    def stream_ticks(self, instruments: Iterable[InstrumentId]) -> AsyncIterator[Tick | Heartbeat]:
+        """Ticks of the instruments, and heartbeats while the connection is alive.
+
+        The iterator ends or raises ``BrokerUnavailable`` when the connection drops (call again
+        to reconnect) and raises ``AuthenticationFailed`` when the session is dead.
+        """
+        ...
 
     def stream_order_updates(self) -> AsyncIterator[OrderUpdate]: ...
 

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -56,7 +57,9 @@ if TYPE_CHECKING:  # only for the annotation: loading config must not import the
     from core.broker import BrokerRegistry
 
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_ACCOUNT_OWN_KEYS = frozenset({"name", "broker", "default_exchange"})
+_ACCOUNT_OWN_KEYS = frozenset(
+    {"name", "broker", "default_exchange", "exit_band_pct", "exit_dwell_s"}
+)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -165,6 +168,24 @@ class SyncConfig(_Section):
     poll_interval_s: float = Field(default=2.0, gt=0)
 
 
+class MonitorConfig(_Section):
+    """``[monitor]``: the tick monitor's watchdog and its polling fallback."""
+
+    stale_after_s: float = Field(default=3.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+
+
+class ExitsConfig(_Section):
+    """``[exits]``: the spike buffer every exit rule gets unless its account says otherwise.
+
+    A crossing counts only ``band_pct`` beyond the trigger and when it still holds on a tick
+    ``dwell_s`` after the first crossing tick.
+    """
+
+    band_pct: Decimal = Field(default=Decimal(0), ge=0, lt=10)
+    dwell_s: float = Field(default=1.0, ge=0, le=60)
+
+
 class LoggingConfig(_Section):
     """``[logging]``: the root log level."""
 
@@ -184,6 +205,8 @@ class AccountConfig(BaseModel):
     name: str
     broker: str
     default_exchange: str | None = None
+    exit_band_pct: Decimal | None = Field(default=None, ge=0, lt=10)
+    exit_dwell_s: float | None = Field(default=None, ge=0, le=60)
     settings: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -291,6 +314,8 @@ class AppConfig(BaseSettings):
     telegram: TelegramConfig | None = None
     confirmations: ConfirmationsConfig = Field(default_factory=ConfirmationsConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    exits: ExitsConfig = Field(default_factory=ExitsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     accounts: list[AccountConfig] = Field(default_factory=list)
 
@@ -423,6 +448,8 @@ def _build(data: Mapping[str, Any], environ: Mapping[str, str], origin: str) -> 
 
 _SECTION_MODELS: dict[str, type[BaseModel]] = {
     "storage": StorageConfig,
+    "monitor": MonitorConfig,
+    "exits": ExitsConfig,
     "telegram": TelegramConfig,
     "confirmations": ConfirmationsConfig,
     "sync": SyncConfig,

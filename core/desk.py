@@ -19,6 +19,7 @@ from core.codec import request_from_dict, request_to_dict
 from core.confirmations import ActionKind, Confirmation, ConfirmationService, Decision
 from core.errors import BrokerError, NotFound, OrderDenied, UserError
 from core.execution import ExecutionService, TradingGate, normalise
+from core.exit_desk import ExitDesk
 from core.models import (
     Balance,
     ExitSpec,
@@ -122,6 +123,16 @@ class Desk:
         self.clock = clock
         self.broker_kinds = broker_kinds
         self.started_at = clock.now()
+        self._exit_rules: ExitDesk | None = None
+
+    def attach_exit_rules(self, exit_desk: ExitDesk) -> None:
+        self._exit_rules = exit_desk
+
+    def exit_rules(self) -> ExitDesk:
+        """The exit-rule commands (/sl, /tp, /trail, /exits)."""
+        if self._exit_rules is None:
+            raise UserError("automatic exits are not running")
+        return self._exit_rules
 
     # --- resolving what the user named -------------------------------------------------------
 

@@ -23,9 +23,20 @@ from core.errors import (
     UserError,
 )
 from core.locks import PositionLocks
-from core.models import Instrument, Order, OrderRequest, OrderStatus, OrderType, Position, Side
+from core.models import (
+    Instrument,
+    InstrumentId,
+    Order,
+    OrderPurpose,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Product,
+    Side,
+)
 from core.orders import OrderEvent, OrderEventKind
-from core.tracker import OrderTracker
+from core.tracker import IntentHook, OrderTracker
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +110,24 @@ class ExecutionService:
         self.locks = locks
         self.gate = gate
 
-    async def place(self, request: OrderRequest, purpose: str = "entry") -> Order:
+    async def place(
+        self, request: OrderRequest, purpose: OrderPurpose = OrderPurpose.ENTRY
+    ) -> Order:
         """Place an order, waiting for the position's lock."""
         async with self.locks.hold(request.account, request.instrument):
             return await self.place_locked(request, purpose)
 
-    async def place_locked(self, request: OrderRequest, purpose: str = "entry") -> Order:
-        """Place an order; the caller holds the position's lock."""
+    async def place_locked(
+        self,
+        request: OrderRequest,
+        purpose: OrderPurpose = OrderPurpose.ENTRY,
+        *,
+        with_intent: IntentHook | None = None,
+    ) -> Order:
+        """Place an order; the caller holds the position's lock.
+
+        ``with_intent`` runs in the transaction that stores the intent (see ``OrderTracker``).
+        """
         self.gate.check(request.account)
         broker = self.registry.get(request.account)
         if request.order_type not in broker.capabilities.order_types:
@@ -115,7 +137,7 @@ class ExecutionService:
         instrument = await self._instrument(broker, request)
         request = normalise(request, instrument)
         client_order_id = new_client_order_id()
-        await self.tracker.record_intent(request, client_order_id, purpose)
+        await self.tracker.record_intent(request, client_order_id, purpose, with_intent=with_intent)
         return await self._submit(broker, request, client_order_id)
 
     async def _instrument(self, broker: Broker, request: OrderRequest) -> Instrument:
@@ -221,21 +243,45 @@ class ExecutionService:
             return await self.tracker.apply_report(report) or order
 
     async def exit_position(self, account: str, position: Position) -> Order:
-        """Close a position with a market order sized to the broker's live quantity."""
+        """Close a position with a market order sized to the broker's live quantity.
+
+        Exits already working for the position count against it, so an /exit racing an
+        automatic exit places one exit between them, not two.
+        """
         async with self.locks.hold(account, position.instrument):
             live = await self.live_position(account, position)
             if live is None or live.is_flat:
                 raise UserError(f"no open position in {position.instrument} on {account}")
             side = Side.SELL if live.quantity > 0 else Side.BUY
+            pending = await self.pending_exit_quantity(account, live.instrument, live.product, side)
+            quantity = abs(live.quantity) - pending
+            if quantity <= 0:
+                raise UserError(
+                    f"an exit of {live.instrument} on {account} is already working; "
+                    "/orders shows it"
+                )
             request = OrderRequest(
                 account=account,
                 instrument=live.instrument,
                 side=side,
-                quantity=abs(live.quantity),
+                quantity=quantity,
                 order_type=OrderType.MARKET,
                 product=live.product,
             )
-            return await self.place_locked(request, purpose="exit")
+            return await self.place_locked(request, OrderPurpose.EXIT)
+
+    async def pending_exit_quantity(
+        self, account: str, instrument: InstrumentId, product: Product, side: Side
+    ) -> int:
+        """Quantity still to fill on exit orders working for this position."""
+        return sum(
+            order.remaining_quantity
+            for order in await self.tracker.in_flight(account)
+            if order.purpose is OrderPurpose.EXIT
+            and order.instrument == instrument
+            and order.request.product == product
+            and order.request.side is side
+        )
 
     async def live_position(self, account: str, position: Position) -> Position | None:
         """The broker's current view of the position (same instrument and product)."""

@@ -46,6 +46,11 @@ class Validity(StrEnum):
     IOC = "IOC"
 
 
+class OrderPurpose(StrEnum):
+    ENTRY = "entry"  # opens or adds to a position
+    EXIT = "exit"  # closes a position: /exit, or an exit rule firing
+
+
 class OrderStatus(StrEnum):
     """The one vocabulary of order states inside pocketdesk (see core.orders for the moves)."""
 
@@ -200,6 +205,7 @@ class Order:
     average_price: Decimal | None = None
     message: str = ""
     version: int = 0
+    purpose: OrderPurpose = OrderPurpose.ENTRY
 
     @property
     def account(self) -> str:
@@ -296,6 +302,13 @@ class Quote:
     bid: Decimal | None = None
     ask: Decimal | None = None
     volume: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A market-data stream saying it is alive although nothing traded (Kite's 1-byte frame)."""
+
+    time: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from core.broker import Broker, BrokerRegistry
@@ -47,6 +48,7 @@ class OrderSync:
         self.gate = gate
         self.clock = clock
         self.settings = settings or SyncSettings()
+        self.position_checks: list[Callable[[str], Awaitable[None]]] = []
 
     async def run_account(self, account: str) -> None:
         """Settle at start-up (retrying until it succeeds), open trading, then poll forever."""
@@ -80,7 +82,14 @@ class OrderSync:
                 log.exception("could not apply an order update from %s", account)
 
     async def sync_once(self, broker: Broker, startup: bool = False) -> None:
-        """Bring every in-flight order of the account up to the broker's view."""
+        """Bring the account's in-flight orders, fills and positions up to the broker's view."""
+        await self._sync_orders(broker, startup)
+        if startup:
+            await self.tracker.record_fills(broker.account, await broker.fetch_fills())
+        for check in self.position_checks:
+            await check(broker.account)
+
+    async def _sync_orders(self, broker: Broker, startup: bool) -> None:
         orders = await self.tracker.in_flight(broker.account)
         now = self.clock.now()
         due = [

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from core.clock import Clock
 from core.events import Event, events_for_transition
-from core.models import Fill, Order, OrderReport, OrderRequest, OrderStatus
+from core.models import Fill, Order, OrderPurpose, OrderReport, OrderRequest, OrderStatus
 from core.orders import OrderEvent, apply
 from core.reconcile import events_from_report, legal_sequence
 from core.storage.db import Database, Tx
@@ -24,6 +24,8 @@ from core.storage.outbox import OutboxRepository
 log = logging.getLogger(__name__)
 
 OrderListener = Callable[[Order, Order, OrderEvent], None]
+IntentHook = Callable[[Tx, Order], Awaitable[None]]
+TransitionHook = Callable[[Tx, Order, Order, OrderEvent], Awaitable[list[Event]]]
 
 
 class OrderTracker:
@@ -36,16 +38,34 @@ class OrderTracker:
         self.outbox = OutboxRepository()
         self._write_lock = asyncio.Lock()
         self._listeners: list[OrderListener] = []
+        self._hooks: list[TransitionHook] = []
         self._changed = asyncio.Event()
+
+    def add_transition_hook(self, hook: TransitionHook) -> None:
+        """Run ``hook(tx, before, after, event)`` inside each transition's transaction.
+
+        What the hook writes commits or rolls back with the order's change; the alerts it
+        returns go to the outbox in the same transaction.
+        """
+        self._hooks.append(hook)
 
     def subscribe(self, listener: OrderListener) -> None:
         """Call ``listener(before, after, event)`` after each committed transition."""
         self._listeners.append(listener)
 
     async def record_intent(
-        self, request: OrderRequest, client_order_id: str, purpose: str = "entry"
+        self,
+        request: OrderRequest,
+        client_order_id: str,
+        purpose: OrderPurpose = OrderPurpose.ENTRY,
+        *,
+        with_intent: IntentHook | None = None,
     ) -> Order:
-        """Persist the order before anything is sent, so a crash cannot forget it."""
+        """Persist the order before anything is sent, so a crash cannot forget it.
+
+        ``with_intent`` runs in the same transaction after the insert (an exit rule marks itself
+        triggered by this order there); if it raises, nothing is stored.
+        """
         now = self.clock.now()
         order = Order(
             client_order_id=client_order_id,
@@ -53,9 +73,12 @@ class OrderTracker:
             status=OrderStatus.PENDING_SUBMIT,
             created_at=now,
             updated_at=now,
+            purpose=purpose,
         )
         async with self.db.transaction() as tx:
-            await self.orders.insert(tx, order, purpose)
+            await self.orders.insert(tx, order)
+            if with_intent is not None:
+                await with_intent(tx, order)
         return order
 
     async def get(self, client_order_id: str) -> Order | None:
@@ -98,6 +121,20 @@ class OrderTracker:
                 changes = await self._apply_events(tx, order, events_from_report(order, report))
         return self._after_commit(order, changes)
 
+    async def record_fills(self, account: str, fills: list[Fill]) -> int:
+        """Store the broker's executions of our orders (found by client or broker order id)."""
+        added = 0
+        async with self.db.transaction() as tx:
+            for fill in fills:
+                order = None
+                if fill.client_order_id:
+                    order = await self.orders.get(tx, fill.client_order_id)
+                if order is None:
+                    order = await self.orders.get_by_broker_id(tx, account, fill.broker_order_id)
+                if order is not None:
+                    added += await self.orders.add_fills(tx, account, [_own(fill, order)])
+        return added
+
     async def count_miss(self, client_order_id: str) -> int:
         async with self.db.transaction() as tx:
             return await self.orders.count_miss(tx, client_order_id)
@@ -138,7 +175,10 @@ class OrderTracker:
         for event in events:
             after = apply(current, event, now)
             await self.orders.update(tx, current, after, event)
-            for alert in events_for_transition(current, after, event):
+            alerts = events_for_transition(current, after, event)
+            for hook in self._hooks:
+                alerts.extend(await hook(tx, current, after, event))
+            for alert in alerts:
                 await self.outbox.add(tx, alert, now)
             changes.append((current, after, event))
             current = after

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from bot.app import BROKER_KINDS, Service, build_service
+from core.autoexit import AutoExitSettings
 from core.broker import BrokerKind
 from core.clock import Clock
 from core.config import AppConfig, load_config
 from core.events import Event
+from core.exits import SpikeBuffer
+from core.monitor import MonitorSettings
 from core.sync import SyncSettings
+
+# Exits that act on the first crossing tick, with a quick watchdog, for tests.
+FAST_EXITS = AutoExitSettings(
+    monitor=MonitorSettings(stale_after_s=0.3, poll_interval_s=0.05, watchdog_interval_s=0.02),
+    buffer=SpikeBuffer(),
+    retry_after_s=0.1,
+    save_trails_every_s=0.1,
+)
 
 
 def paper_config(tmp_path: Path, **settings: Any) -> AppConfig:
@@ -49,9 +61,21 @@ class AlertLog:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self._arrived = asyncio.Event()
 
     async def __call__(self, events: list[Event]) -> None:
         self.events.extend(events)
+        self._arrived.set()
+
+    async def wait_for(self, kind: str, count: int = 1, timeout_s: float = 5.0) -> list[Event]:
+        """Wait until ``count`` alerts of ``kind`` have arrived; return them."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                found = [e for e in self.events if e.kind.value == kind]
+                if len(found) >= count:
+                    return found
+                self._arrived.clear()
+                await self._arrived.wait()
 
     def kinds(self) -> list[str]:
         return [e.kind.value for e in self.events]
@@ -65,12 +89,14 @@ async def running_service(
     clock: Clock | None = None,
     sync: SyncSettings | None = None,
     alerts: AlertLog | None = None,
+    exits: AutoExitSettings | None = None,
 ) -> AsyncIterator[Service]:
     service = await build_service(
         config,
         kinds=kinds,
         clock=clock,
         sync_settings=sync or SyncSettings(poll_interval_s=0.05),
+        exit_settings=exits or FAST_EXITS,
     )
     try:
         await service.start(alerts or AlertLog())

@@ -1,11 +1,12 @@
 """Chat commands, independent of any front-end: ``parse`` a line, get a typed command."""
 
-from bot.commands.parser import CommandError, parse
+from bot.commands.parser import parse
 from bot.commands.types import (
     AccountsCommand,
     CancelCommand,
     Command,
     ExitCommand,
+    ExitsCommand,
     HelpCommand,
     ModifyCommand,
     OrdersCommand,
@@ -13,8 +14,12 @@ from bot.commands.types import (
     PositionsCommand,
     QuoteCommand,
     StatusCommand,
+    StopLossCommand,
+    TargetCommand,
+    TrailCommand,
 )
 from bot.commands.usage import COMMANDS, CommandSpec, help_text
+from bot.commands.values import CommandError
 
 __all__ = [
     "COMMANDS",
@@ -24,6 +29,7 @@ __all__ = [
     "CommandError",
     "CommandSpec",
     "ExitCommand",
+    "ExitsCommand",
     "HelpCommand",
     "ModifyCommand",
     "OrdersCommand",
@@ -31,6 +37,9 @@ __all__ = [
     "PositionsCommand",
     "QuoteCommand",
     "StatusCommand",
+    "StopLossCommand",
+    "TargetCommand",
+    "TrailCommand",
     "help_text",
     "parse",
 ]

@@ -8,9 +8,10 @@ account's default exchange happens later, where the account is known.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 
+from bot.commands.exits import EXIT_PARSERS
 from bot.commands.types import (
     AccountsCommand,
     CancelCommand,
@@ -25,29 +26,27 @@ from bot.commands.types import (
     StatusCommand,
 )
 from bot.commands.usage import ALIASES, COMMANDS
-from core.errors import UserError
-from core.models import ExitSpec, InstrumentId, OrderType, Product, Side
+from bot.commands.values import (
+    CommandError,
+    _account,
+    _no_more,
+    _only_account,
+    _options,
+    _order_ref,
+    _percent,
+    _price,
+    _price_or_percent,
+    _product,
+    _quantity,
+    _require,
+    _show,
+    _symbol,
+)
+from core.models import ExitSpec, OrderType, Side
 
+__all__ = ["CommandError", "parse"]
 
-class CommandError(UserError):
-    """The line is not a valid command. ``str(err)`` is the reason, then the usage line if any."""
-
-    def __init__(self, message: str, usage: str = "") -> None:
-        super().__init__(f"{message}\nUsage: {usage}" if usage else message)
-        self.reason = message
-        self.usage = usage
-
-
-# Sanity bounds against typos, not risk limits: those belong to the order checks.
-MAX_DECIMALS = 4
-MAX_INTEGER_DIGITS = 12
-MAX_QUANTITY = 999_999_999
-
-_NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
-_ACCOUNT_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_ORDER_REF_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _SPACED_AT_RE = re.compile(r"@\s+")
-_SHOW_MAX = 40
 
 
 def parse(text: str) -> Command:
@@ -66,142 +65,6 @@ def parse(text: str) -> Command:
 def _tokens(rest: str) -> list[str]:
     """Split the arguments on whitespace, joining ``@ 2500`` into one token."""
     return _SPACED_AT_RE.sub("@", rest).split()
-
-
-def _show(token: str) -> str:
-    """Quote a user's token for an error message: shortened, and always one printable line."""
-    if len(token) > _SHOW_MAX:
-        token = token[: _SHOW_MAX - 3] + "..."
-    if not token.isprintable():
-        token = token.encode("unicode_escape").decode("ascii")
-    return f"'{token}'"
-
-
-# --- values ---------------------------------------------------------------------------------
-
-
-def _symbol(token: str, usage: str) -> str:
-    """Check an instrument's shape like ``InstrumentId.parse`` does; keep the text, upper-cased."""
-    try:
-        if not token.isascii():  # "ﬁ".upper() is "FI": refuse look-alikes before upper-casing
-            raise ValueError(token)
-        InstrumentId.parse(token, default_exchange="X")
-    except ValueError:
-        raise CommandError(
-            f"{_show(token)} is not a symbol: expected RELIANCE or NSE:RELIANCE", usage
-        ) from None
-    return token.upper()
-
-
-def _quantity(token: str, raw: str, usage: str) -> int:
-    if not raw.isascii() or not raw.isdigit():
-        raise CommandError(f"{_show(token)} is not a quantity: expected a whole number", usage)
-    if len(raw.lstrip("0")) > len(str(MAX_QUANTITY)) or int(raw) > MAX_QUANTITY:
-        raise CommandError(f"{_show(token)} is too large a quantity", usage)
-    if int(raw) == 0:
-        raise CommandError(f"{_show(token)}: the quantity must be at least 1", usage)
-    return int(raw)
-
-
-def _price(token: str, raw: str, usage: str, what: str = "price") -> Decimal:
-    """A positive decimal with at most ``MAX_DECIMALS`` places."""
-    if raw.startswith("-"):
-        raise CommandError(f"{_show(token)}: a {what} cannot be negative", usage)
-    if not _NUMBER_RE.fullmatch(raw):
-        raise CommandError(f"{_show(token)} is not a {what}: expected a number like 2500.50", usage)
-    whole, _, fraction = raw.partition(".")
-    if len(fraction) > MAX_DECIMALS:
-        raise CommandError(f"{_show(token)} has more than {MAX_DECIMALS} decimal places", usage)
-    if len(whole.lstrip("0")) > MAX_INTEGER_DIGITS:
-        raise CommandError(f"{_show(token)} is too large a {what}", usage)
-    value = Decimal(raw)
-    if value <= 0:
-        raise CommandError(f"{_show(token)}: a {what} must be greater than zero", usage)
-    return value
-
-
-def _percent(token: str, raw: str, usage: str) -> Decimal:
-    """``5%`` -> ``Decimal(5)``; strictly between 0 and 100."""
-    value = _price(token, raw.removesuffix("%"), usage, what="percentage")
-    if value >= 100:
-        raise CommandError(f"{_show(token)}: a percentage must be below 100%", usage)
-    return value
-
-
-def _price_or_percent(token: str, raw: str, usage: str) -> tuple[Decimal, bool]:
-    if raw.endswith("%"):
-        return _percent(token, raw, usage), True
-    return _price(token, raw, usage), False
-
-
-def _account(token: str, raw: str, usage: str) -> str:
-    if not _ACCOUNT_RE.fullmatch(raw):
-        raise CommandError(
-            f"{_show(token)} is not an account name: letters, digits, - and _, at most 32", usage
-        )
-    return raw
-
-
-def _order_ref(token: str, usage: str) -> str:
-    if not _ORDER_REF_RE.fullmatch(token):
-        raise CommandError(
-            f"{_show(token)} is not an order id: letters, digits, - and _, at most 40", usage
-        )
-    return token
-
-
-def _product(token: str, raw: str, usage: str) -> Product:
-    try:
-        return Product(raw.upper())
-    except ValueError:
-        message = f"{_show(token)} is not a product: use MIS, CNC or NRML"
-        raise CommandError(message, usage) from None
-
-
-# --- options --------------------------------------------------------------------------------
-
-
-def _options(
-    tokens: Sequence[str], allowed: Sequence[str], usage: str, hints: dict[str, str] | None = None
-) -> dict[str, tuple[str, str]]:
-    """Split ``key=value`` tokens (and ``@PRICE`` as key ``@``) into ``{key: (token, value)}``.
-
-    Keys are case-insensitive; an unknown, repeated or empty option is an error naming its token.
-    """
-    found: dict[str, tuple[str, str]] = {}
-    for token in tokens:
-        if token.startswith("@"):
-            key, value = "@", token[1:]
-        elif "=" in token:
-            key, _, value = token.partition("=")
-            key = key.lower()
-        else:
-            message = f"{_show(token)} is not an option: write options as key=value"
-            raise CommandError(message, usage)
-        if key not in allowed:
-            hint = (hints or {}).get(key, "")
-            raise CommandError(f"Unknown option {_show(token)}{hint}", usage)
-        if key in found:
-            raise CommandError(f"{_show(token)} repeats {_show(found[key][0])}", usage)
-        if not value:
-            raise CommandError(f"{_show(token)} is missing its value", usage)
-        found[key] = (token, value)
-    return found
-
-
-def _only_account(tokens: Sequence[str], usage: str) -> str | None:
-    options = _options(tokens, ("on",), usage)
-    return _account(*options["on"], usage) if "on" in options else None
-
-
-def _no_more(tokens: Sequence[str], usage: str) -> None:
-    if tokens:
-        raise CommandError(f"Unexpected extra argument {_show(tokens[0])}", usage)
-
-
-def _require(tokens: Sequence[str], count: int, what: str, usage: str) -> None:
-    if len(tokens) < count:
-        raise CommandError(f"Missing {what}", usage)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -363,4 +226,5 @@ _PARSERS: dict[str, Callable[[list[str], str], Command]] = {
     "modify": _modify,
     "cancel": _cancel,
     "exit": _exit,
+    **EXIT_PARSERS,
 }

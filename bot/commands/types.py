@@ -76,6 +76,52 @@ class ExitCommand:
     account: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StopLossCommand:
+    """Set the stop-loss of an open position: a price, or with ``percent`` a % of the entry."""
+
+    symbol: str
+    value: Decimal
+    percent: bool = False
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetCommand:
+    """Set the target of an open position: a price, or with ``percent`` a % of the entry."""
+
+    symbol: str
+    value: Decimal
+    percent: bool = False
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrailCommand:
+    """Trail a position's stop behind its best price since.
+
+    The distance is ``value`` percent of that price with ``percent``, else ``value`` points: a
+    price distance, like 15 rupees.
+    """
+
+    symbol: str
+    value: Decimal
+    percent: bool = False
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExitsCommand:
+    """Show the exit rules of open positions (one symbol's, when given); ``clear`` removes them.
+
+    ``clear`` always comes with a ``symbol``: there is no command to clear every position's rules.
+    """
+
+    symbol: str | None = None
+    account: str | None = None
+    clear: bool = False
+
+
 Command: TypeAlias = (
     HelpCommand
     | AccountsCommand
@@ -87,4 +133,8 @@ Command: TypeAlias = (
     | CancelCommand
     | ModifyCommand
     | ExitCommand
+    | StopLossCommand
+    | TargetCommand
+    | TrailCommand
+    | ExitsCommand
 )

@@ -30,6 +30,8 @@ _PLACE_NOTES = (
     "Options come in any order; prices take up to 4 decimals.",
 )
 
+_RULE_NOTE = "on= picks an account; prices take up to 4 decimals."
+
 _SPECS = (
     CommandSpec(
         name="help",
@@ -120,6 +122,54 @@ _SPECS = (
         summary="Close the whole position in an instrument at market",
         trades=True,
         example="/exit RELIANCE",
+    ),
+    CommandSpec(
+        name="sl",
+        usage="/sl SYMBOL PRICE|PCT% [on=ACCOUNT]",
+        summary="Set or move the stop-loss of an open position",
+        trades=True,
+        example="/sl RELIANCE 2450",
+        notes=(
+            "PRICE is the stop price (2450.50); PCT% is a percentage of the entry (2%).",
+            "It replaces the position's stop-loss, if it has one.",
+            _RULE_NOTE,
+        ),
+    ),
+    CommandSpec(
+        name="tp",
+        usage="/tp SYMBOL PRICE|PCT% [on=ACCOUNT]",
+        summary="Set or move the target of an open position",
+        trades=True,
+        example="/tp INFY 5%",
+        notes=(
+            "PRICE is the target price (2600); PCT% is a percentage of the entry (5%).",
+            "It replaces the position's target, if it has one.",
+            _RULE_NOTE,
+        ),
+    ),
+    CommandSpec(
+        name="trail",
+        usage="/trail SYMBOL PCT%|POINTS [on=ACCOUNT]",
+        summary="Set a trailing stop on an open position",
+        trades=True,
+        example="/trail RELIANCE 1.5%",
+        notes=(
+            "The stop follows the best price, PCT% (1.5%) or POINTS (a bare number: 15) behind.",
+            "It replaces the position's trailing stop, if it has one.",
+            _RULE_NOTE,
+        ),
+    ),
+    CommandSpec(
+        name="exits",
+        usage="/exits [SYMBOL] [on=ACCOUNT] or /exits clear SYMBOL [on=ACCOUNT]",
+        summary="Show the exit rules of open positions, or clear those of one",
+        trades=True,
+        example="/exits RELIANCE",
+        notes=(
+            "Without SYMBOL it lists the stop-loss, target and trailing stop of every position.",
+            "clear SYMBOL removes all three; the position itself stays open.",
+            "clear is always the keyword: list a symbol named CLEAR as /exits NSE:CLEAR.",
+        ),
     ),
 )
 

@@ -1,8 +1,8 @@
 """``PaperBroker``: the simulated exchange behind the ``core.broker.Broker`` protocol.
 
 The exchange (``exchange.py``) is synchronous; this module adds what a real adapter has around
-it: a background price feed, push streams with fan-out, an optional answer delay for writes, and
-clean start and stop. Everything runs on the event loop thread, so the exchange needs no lock.
+it: a background price feed with heartbeats, push streams with fan-out, an answer delay for writes,
+injectable faults (``faults.py``), clean start and stop. Everything runs on the event loop thread.
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ from typing import Generic, TypeVar
 
 from brokers.paper.config import PaperSettings
 from brokers.paper.exchange import PaperExchange
+from brokers.paper.faults import FailedStream, PaperFaults
 from brokers.paper.instruments import InstrumentMaster, bundled_instruments
 from brokers.paper.state import StateFile
 from brokers.paper.ticks import PriceUpdate, make_feed
 from core.broker import Capabilities, OrderUpdate, RateLimit
 from core.clock import Clock, SystemClock
-from core.errors import ConfigError
+from core.errors import BrokerError, ConfigError
 from core.models import (
     Balance,
     Fill,
+    Heartbeat,
     Instrument,
     InstrumentId,
     OrderReport,
@@ -59,18 +61,22 @@ class Subscription(Generic[T]):
         # None marks the end of the stream; the items themselves are never None.
         self._queue: asyncio.Queue[T | None] = asyncio.Queue()
         self._done = False
+        self._error: BrokerError | None = None
 
     def __aiter__(self) -> Subscription[T]:
         return self
 
     async def __anext__(self) -> T:
-        if self._done:
-            raise StopAsyncIteration
-        item = await self._queue.get()
-        if item is None:
-            self._finish()
-            raise StopAsyncIteration
-        return item
+        if self._error is None and not self._done:
+            item = await self._queue.get()
+            if item is not None:
+                return item
+        # Ended, or failed (``end`` queues a None to wake a waiting reader).
+        error, self._error = self._error, None
+        self._finish()
+        if error is not None:
+            raise error
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         """Stop receiving; the hub forgets this subscriber at once."""
@@ -84,9 +90,15 @@ class Subscription(Generic[T]):
             self._queue.get_nowait()
         self._queue.put_nowait(item)
 
-    def end(self) -> None:
-        """End the stream after the items already queued."""
+    def end(self, error: BrokerError | None = None) -> None:
+        """End the stream after the items already queued; with an error, raise it at once."""
+        self._error = error
         self._queue.put_nowait(None)
+
+    def discard_queued(self) -> None:
+        """Throw away the items not read yet."""
+        while not self._queue.empty():
+            self._queue.get_nowait()
 
     def _finish(self) -> None:
         self._done = True
@@ -114,11 +126,19 @@ class FanOut(Generic[T]):
         for subscription in list(self._subscribers):
             subscription.offer(item)
 
-    def end_all(self) -> None:
-        """End every current stream; later subscribers start afresh."""
+    def end_all(self, error: Callable[[], BrokerError] | None = None) -> None:
+        """End every current stream, or make each raise a fresh ``error()`` on its next read.
+
+        Later subscribers start afresh.
+        """
         for subscription in list(self._subscribers):
-            subscription.end()
+            subscription.end(error() if error is not None else None)
             self._subscribers.discard(subscription)
+
+    def discard_queued(self) -> None:
+        """Throw away what no subscriber has read yet."""
+        for subscription in list(self._subscribers):
+            subscription.discard_queued()
 
     def discard(self, subscription: Subscription[T]) -> None:
         """Forget one subscriber."""
@@ -129,7 +149,7 @@ class FanOut(Generic[T]):
 
 
 class PaperBroker:
-    """A paper account: real order handling against simulated prices, no network."""
+    """A paper account: real orders, simulated prices, no network; ``faults`` injects failures."""
 
     def __init__(
         self,
@@ -149,15 +169,17 @@ class PaperBroker:
                 f"instruments (exchanges: {known})"
             )
         store = StateFile(self._settings.state_file) if self._settings.state_file else None
+        self._clock = clock or SystemClock()
         self._exchange = PaperExchange(
-            account, self._settings, self._instruments, clock or SystemClock(), store=store
+            account, self._settings, self._instruments, self._clock, store=store
         )
         self.order_updates: FanOut[OrderUpdate] = FanOut()
-        self.ticks: FanOut[Tick] = FanOut(TICK_QUEUE_LIMIT)
+        self.ticks: FanOut[Tick | Heartbeat] = FanOut(TICK_QUEUE_LIMIT)
+        self.faults = PaperFaults(self._settings, self._exchange, self.ticks, self._clock, store)
         self._exchange.on_update = self.order_updates.publish
-        self._exchange.on_tick = self.ticks.publish
+        self._exchange.on_tick = self._publish_tick
         self._feed = make_feed(
-            self._settings, self._instruments, self._exchange.last_prices, self._play
+            self._settings, self._instruments, self._exchange.last_prices, self._play, self._beat
         )
         self._feed_task: asyncio.Task[None] | None = None
         self._capabilities = Capabilities(
@@ -189,13 +211,14 @@ class PaperBroker:
     # ----------------------------------------------------------------------------- lifecycle
 
     async def connect(self) -> None:
-        """Start the price feed (once; connecting again while it runs does nothing)."""
+        """Start the price feed and any stall cycle (once; connecting again does nothing)."""
         if self._feed_task is not None and not self._feed_task.done():
             return
         self._feed_task = asyncio.create_task(
             self._feed.run(), name=f"paper[{self._account}] price feed"
         )
         self._feed_task.add_done_callback(self._feed_stopped)
+        self.faults.start()
 
     async def close(self) -> None:
         """Stop the feed and end every stream; the account keeps its state for a reconnect."""
@@ -205,6 +228,7 @@ class PaperBroker:
             await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
             if not task.done():
                 log.warning("paper[%s]: the price feed did not stop in time", self._account)
+        await self.faults.stop()
         self.order_updates.end_all()
         self.ticks.end_all()
 
@@ -228,7 +252,7 @@ class PaperBroker:
         Raise ``NotFound`` for an unknown instrument; other problems give a REJECTED report.
         """
         await self._answer_delay()
-        return self._exchange.create_order(request, client_order_id)
+        return self.faults.create_order(request, client_order_id)
 
     async def modify_order(
         self,
@@ -240,6 +264,7 @@ class PaperBroker:
     ) -> OrderReport:
         """Change a working order; ``BrokerRejected`` when closed, ``NotFound`` when unknown."""
         await self._answer_delay()
+        self.faults.settle()
         return self._exchange.modify_order(
             broker_order_id, quantity=quantity, price=price, trigger_price=trigger_price
         )
@@ -247,6 +272,7 @@ class PaperBroker:
     async def cancel_order(self, broker_order_id: str) -> OrderReport:
         """Cancel a working order; ``BrokerRejected`` when closed, ``NotFound`` when unknown."""
         await self._answer_delay()
+        self.faults.settle()
         return self._exchange.cancel_order(broker_order_id)
 
     def set_price(self, instrument_id: InstrumentId | str, price: Decimal | int | str) -> None:
@@ -257,6 +283,7 @@ class PaperBroker:
         """
         if isinstance(instrument_id, str):
             instrument_id = InstrumentId.parse(instrument_id, self.default_exchange)
+        self.faults.settle()
         self._exchange.apply_prices([(instrument_id, Decimal(price))])
 
     # ----------------------------------------------------------------------------- reads
@@ -316,6 +343,7 @@ class PaperBroker:
 
     async def fetch_quotes(self, instruments: Iterable[InstrumentId]) -> dict[InstrumentId, Quote]:
         """Last prices; ``NotFound`` when any instrument is unknown."""
+        self.faults.check_quotes()
         quotes = {}
         for instrument in instruments:
             self._instruments.get(instrument)
@@ -325,12 +353,17 @@ class PaperBroker:
 
     # ----------------------------------------------------------------------------- streams
 
-    def stream_ticks(self, instruments: Iterable[InstrumentId]) -> AsyncIterator[Tick]:
-        """Ticks of the given instruments from now until ``close``; ``NotFound`` if any unknown."""
+    def stream_ticks(self, instruments: Iterable[InstrumentId]) -> AsyncIterator[Tick | Heartbeat]:
+        """Ticks of these instruments (``NotFound`` if unknown) and heartbeats, until ``close``."""
         wanted = frozenset(instruments)
         for instrument in wanted:
             self._instruments.get(instrument)
-        return self.ticks.subscribe(lambda tick: tick.instrument in wanted)
+        error = self.faults.take_connect_error()
+        if error is not None:
+            return FailedStream(error)
+        return self.ticks.subscribe(
+            lambda item: isinstance(item, Heartbeat) or item.instrument in wanted
+        )
 
     def stream_order_updates(self) -> AsyncIterator[OrderUpdate]:
         """Every order update from now until ``close``; each subscriber gets all of them."""
@@ -339,12 +372,20 @@ class PaperBroker:
     # ----------------------------------------------------------------------------- internals
 
     async def _answer_delay(self) -> None:
-        if self._settings.latency_s > 0:
-            await asyncio.sleep(self._settings.latency_s)
+        if self.faults.order_delay_s > 0:
+            await asyncio.sleep(self.faults.order_delay_s)
+
+    def _publish_tick(self, item: Tick | Heartbeat) -> None:
+        if not self.faults.stalled:
+            self.ticks.publish(item)
+
+    def _beat(self) -> None:
+        self._publish_tick(Heartbeat(self._clock.now()))
 
     def _play(self, updates: Sequence[PriceUpdate]) -> None:
         # A failure on one batch (a full disk under the state file, say) must not stop prices.
         try:
+            self.faults.settle()
             self._exchange.apply_prices(updates)
         except Exception:
             log.exception("paper[%s]: could not play %d prices", self._account, len(updates))

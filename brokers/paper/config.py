@@ -6,6 +6,7 @@ line in their configuration at once (``cash: must be positive``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -19,6 +20,37 @@ from core.errors import ConfigError
 FILE_FEED_PREFIX = "file:"
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _EXCHANGE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
+
+
+class FaultSettings(BaseModel):
+    """Faults a paper account shows on its own, for demos (``PaperBroker.faults`` for tests).
+
+    ``stall_every_s``: after every that many seconds of streaming, the tick stream goes silent
+    for ``stall_for_s`` seconds while prices keep moving. ``reject_every``: every Nth order is
+    rejected by the simulated risk system.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stall_every_s: float | None = None
+    stall_for_s: float = 5.0
+    reject_every: int | None = None
+
+    @field_validator("stall_every_s", "stall_for_s")
+    @classmethod
+    def _seconds_positive(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise ValueError("must be positive")
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number of seconds")
+        return value
+
+    @field_validator("reject_every")
+    @classmethod
+    def _every_at_least_one(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("must be at least 1 (1 rejects every order), or left out")
+        return value
 
 
 class PaperSettings(BaseModel):
@@ -35,6 +67,7 @@ class PaperSettings(BaseModel):
     book_size: int = 500
     latency_s: float = 0.0
     state_file: str | None = None
+    faults: FaultSettings = FaultSettings()
 
     @field_validator("cash")
     @classmethod
@@ -124,10 +157,13 @@ def _describe(err: ValidationError) -> str:
     """Turn pydantic's report into one line per problem, each starting with its key."""
     lines = []
     for problem in err.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "settings"
+        loc = problem["loc"]
+        key = ".".join(str(part) for part in loc) or "settings"
         if problem["type"] == "extra_forbidden":
-            known = ", ".join(PaperSettings.model_fields)
-            lines.append(f"{key}: unknown key (paper settings are: {known})")
+            nested = len(loc) > 1 and loc[0] == "faults"
+            model, what = (FaultSettings, "fault") if nested else (PaperSettings, "paper")
+            known = ", ".join(model.model_fields)
+            lines.append(f"{key}: unknown key ({what} settings are: {known})")
             continue
         message = str(problem["msg"]).removeprefix("Value error, ")
         lines.append(f"{key}: {message}")

@@ -2,7 +2,8 @@
 
 A feed produces batches of ``(instrument, price)`` updates and hands each batch to a sink (the
 exchange), which plays the updates in order as ticks and stamps them with its own clock. Feeds
-know nothing about orders.
+also beat: after every step, and at least every ``FILE_HEARTBEAT_S`` while a file is followed,
+so a stream that carries no ticks still shows that it is alive. Feeds know nothing about orders.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ log = logging.getLogger(__name__)
 PriceUpdate = tuple[InstrumentId, Decimal]
 PriceSink = Callable[[Sequence[PriceUpdate]], None]
 PriceSource = Callable[[], Mapping[InstrumentId, Decimal]]
+Beat = Callable[[], None]
 
 # A 0.05 % standard deviation per step moves a liquid stock by a few ticks at a time, which looks
 # alive in a demo without wandering far from realistic prices within a session.
 STEP_SIGMA = 0.0005
 POLL_INTERVAL_S = 0.025
+# Half the one second a watchdog may expect, so a slow poll still beats in time.
+FILE_HEARTBEAT_S = 0.5
 _MOVE_PLACES = Decimal("1e-10")
 
 
@@ -74,21 +78,29 @@ class RandomWalk:
 
 
 class RandomWalkFeed:
-    """Steps a ``RandomWalk`` every ``interval_s`` seconds."""
+    """Steps a ``RandomWalk`` every ``interval_s`` seconds, beating once after each step."""
 
     def __init__(
-        self, walk: RandomWalk, interval_s: float, source: PriceSource, sink: PriceSink
+        self,
+        walk: RandomWalk,
+        interval_s: float,
+        source: PriceSource,
+        sink: PriceSink,
+        beat: Beat | None = None,
     ) -> None:
         self._walk = walk
         self._interval_s = interval_s
         self._source = source
         self._sink = sink
+        self._beat = beat
 
     async def run(self) -> None:
         """Step until cancelled; the first step comes one interval after the start."""
         while True:
             await asyncio.sleep(self._interval_s)
             self._sink(self._walk.step(self._source()))
+            if self._beat is not None:
+                self._beat()
 
 
 class CsvFileFeed:
@@ -97,7 +109,8 @@ class CsvFileFeed:
     The lines already there are played at once; lines appended later are picked up by polling
     (every ``poll_s`` seconds). A last line without its newline is held back until the newline
     arrives. Malformed lines and unknown instruments are logged and skipped; blank lines and
-    ``#`` comments are ignored. A file that shrinks is read again from the start.
+    ``#`` comments are ignored. A file that shrinks is read again from the start. The feed beats
+    on its first poll and then every ``heartbeat_s`` seconds, whether lines arrive or not.
     """
 
     def __init__(
@@ -106,11 +119,15 @@ class CsvFileFeed:
         instruments: InstrumentMaster,
         sink: PriceSink,
         poll_s: float = POLL_INTERVAL_S,
+        beat: Beat | None = None,
+        heartbeat_s: float = FILE_HEARTBEAT_S,
     ) -> None:
         self.path = Path(path).expanduser()
         self._instruments = instruments
         self._sink = sink
         self._poll_s = poll_s
+        self._beat = beat
+        self._heartbeat_s = heartbeat_s
         self._offset = 0
         self._partial = b""
         self._line_no = 0
@@ -118,10 +135,15 @@ class CsvFileFeed:
 
     async def run(self) -> None:
         """Poll until cancelled; file reads run in a worker thread to keep the loop free."""
+        loop = asyncio.get_running_loop()
+        beat_at = loop.time()
         while True:
             updates = await asyncio.to_thread(self.poll)
             if updates:
                 self._sink(updates)
+            if self._beat is not None and loop.time() >= beat_at:
+                self._beat()
+                beat_at = loop.time() + self._heartbeat_s
             await asyncio.sleep(self._poll_s)
 
     def poll(self) -> list[PriceUpdate]:
@@ -187,11 +209,15 @@ class CsvFileFeed:
 
 
 def make_feed(
-    settings: PaperSettings, instruments: InstrumentMaster, source: PriceSource, sink: PriceSink
+    settings: PaperSettings,
+    instruments: InstrumentMaster,
+    source: PriceSource,
+    sink: PriceSink,
+    beat: Beat | None = None,
 ) -> Feed:
     """The feed the settings ask for: ``random`` or ``file:PATH``."""
     path = settings.feed_path
     if path is not None:
-        return CsvFileFeed(path, instruments, sink)
+        return CsvFileFeed(path, instruments, sink, beat=beat)
     walk = RandomWalk(instruments, settings.seed)
-    return RandomWalkFeed(walk, settings.tick_interval_s, source, sink)
+    return RandomWalkFeed(walk, settings.tick_interval_s, source, sink, beat)

@@ -12,6 +12,7 @@ from core.models import (
     Fill,
     InstrumentId,
     Order,
+    OrderPurpose,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -70,6 +71,7 @@ def _order_from_row(row: Row) -> Order:
         average_price=_undec(row["average_price"]),
         message=row["message"],
         version=int(row["version"]),
+        purpose=OrderPurpose(row["purpose"]),
     )
 
 
@@ -80,7 +82,7 @@ class StaleOrder(Exception):
 class OrderRepository:
     """SQL for orders. Every method takes the transaction (or read) it runs in."""
 
-    async def insert(self, tx: Tx, order: Order, purpose: str = "entry") -> None:
+    async def insert(self, tx: Tx, order: Order) -> None:
         r = order.request
         await tx.execute(
             f"INSERT INTO orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -97,7 +99,7 @@ class OrderRepository:
                 r.product.value,
                 r.validity.value,
                 exits_to_json(r.exits),
-                purpose,
+                order.purpose.value,
                 order.status.value,
                 order.broker_order_id,
                 order.filled_quantity,

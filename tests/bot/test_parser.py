@@ -16,6 +16,7 @@ from bot.commands import (
     CancelCommand,
     CommandError,
     ExitCommand,
+    ExitsCommand,
     HelpCommand,
     ModifyCommand,
     OrdersCommand,
@@ -23,6 +24,9 @@ from bot.commands import (
     PositionsCommand,
     QuoteCommand,
     StatusCommand,
+    StopLossCommand,
+    TargetCommand,
+    TrailCommand,
     help_text,
     parse,
 )
@@ -312,7 +316,8 @@ def test_the_command_list_fits_telegram_set_my_commands() -> None:
 
 def test_only_commands_that_change_orders_or_positions_are_marked_as_trading() -> None:
     trading = {name for name, spec in COMMANDS.items() if spec.trades}
-    assert trading == {"buy", "sell", "cancel", "modify", "exit"}
+    # /exits lists, but /exits clear removes exit rules: the command as a whole is trading.
+    assert trading == {"buy", "sell", "cancel", "modify", "exit", "sl", "tp", "trail", "exits"}
 
 
 def test_every_example_in_the_help_parses_to_its_command() -> None:
@@ -328,6 +333,10 @@ def test_every_example_in_the_help_parses_to_its_command() -> None:
         "modify": ModifyCommand,
         "cancel": CancelCommand,
         "exit": ExitCommand,
+        "sl": StopLossCommand,
+        "tp": TargetCommand,
+        "trail": TrailCommand,
+        "exits": ExitsCommand,
     }
     assert kinds.keys() == COMMANDS.keys()
     for name, spec in COMMANDS.items():
@@ -484,6 +493,7 @@ _FRAGMENTS = st.sampled_from(
         *("sl=", "tp=", "trail=", "trigger=", "on=", "product=", "price=", "qty=", "NSE:", ":"),
         *("RELIANCE", "10", "-1", "0", "2500.12345", "1e9", "99", "100%", "5%", ".", "@", "="),
         *("%", "٣", "\x00", "\u200b", " ", "  ", "\t", "\n", "9" * 5000),
+        *("/sl", "/tp", "/trail", "/exits", "clear", "CLEAR", "1.5%", "15", "on=z"),
     ]
 )
 _HOSTILE_LINES = st.one_of(

@@ -17,6 +17,7 @@ def test_defaults_are_valid_and_complete() -> None:
     assert settings == PaperSettings().model_dump()
     assert settings["cash"] == Decimal(1_000_000)
     assert settings["feed"] == "random"
+    assert settings["faults"] == {"stall_every_s": None, "stall_for_s": 5.0, "reject_every": None}
 
 
 @pytest.mark.parametrize(
@@ -34,6 +35,11 @@ def test_defaults_are_valid_and_complete() -> None:
         ({"default_exchange": "BSE"}, "default_exchange: the paper broker has no BSE"),
         ({"seed": "abc"}, "seed:"),
         ({"csh": 5}, "csh: unknown key (paper settings are: cash, currency"),
+        ({"faults": {"stall_for_s": 0}}, "faults.stall_for_s: must be positive"),
+        ({"faults": {"stall_every_s": -1}}, "faults.stall_every_s: must be positive"),
+        ({"faults": {"stall_every_s": "inf"}}, "faults.stall_every_s: must be a finite number"),
+        ({"faults": {"reject_every": 0}}, "faults.reject_every: must be at least 1"),
+        ({"faults": {"stall": 5}}, "faults.stall: unknown key (fault settings are: stall_every_s"),
     ],
 )
 def test_a_bad_setting_raises_config_error_naming_the_key(

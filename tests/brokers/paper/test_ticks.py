@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,9 +12,16 @@ import pytest
 
 from brokers.paper import PaperBroker
 from brokers.paper.instruments import bundled_instruments
-from brokers.paper.ticks import CsvFileFeed, PriceUpdate, RandomWalk
+from brokers.paper.ticks import (
+    FILE_HEARTBEAT_S,
+    POLL_INTERVAL_S,
+    CsvFileFeed,
+    PriceUpdate,
+    RandomWalk,
+    RandomWalkFeed,
+)
 from core.clock import ManualClock
-from core.models import OrderStatus, OrderType, Tick
+from core.models import Heartbeat, OrderStatus, OrderType, Tick
 from tests.brokers.paper import AAA, ACCOUNT, BBB, quiet_settings, request, small_master
 
 D = Decimal
@@ -77,8 +85,14 @@ async def test_brokers_with_the_same_seed_see_the_same_random_ticks() -> None:
     ]
 
 
-async def _take(stream: object, count: int) -> list[Tick]:
-    return [await anext(stream) for _ in range(count)]  # type: ignore[call-overload]
+async def _take(stream: AsyncIterator[Tick | Heartbeat], count: int) -> list[Tick]:
+    """The next ``count`` ticks; the heartbeats between them are skipped."""
+    ticks: list[Tick] = []
+    while len(ticks) < count:
+        item = await anext(stream)
+        if isinstance(item, Tick):
+            ticks.append(item)
+    return ticks
 
 
 # ------------------------------------------------------------------------------ CSV follower
@@ -167,3 +181,58 @@ async def test_broker_follows_a_csv_file_and_fills_on_its_ticks(tmp_path: Path) 
 
     assert (appended.instrument, appended.last_price) == (AAA, D("98.50"))
     assert (await broker.fetch_order("P000001")).status is OrderStatus.FILLED
+
+
+# ------------------------------------------------------------------------------ heartbeats
+
+
+class Recorder:
+    """Records feed events and wakes the test once ``wanted`` beats have come."""
+
+    def __init__(self, wanted: int) -> None:
+        self.events: list[str] = []
+        self.enough = asyncio.Event()
+        self._wanted = wanted
+
+    def step(self, batch: object) -> None:
+        self.events.append("step")
+
+    def beat(self) -> None:
+        self.events.append("beat")
+        if self.events.count("beat") >= self._wanted:
+            self.enough.set()
+
+
+async def run_until_enough(feed: RandomWalkFeed | CsvFileFeed, recorder: Recorder) -> None:
+    task = asyncio.create_task(feed.run(), name="test feed")
+    try:
+        await asyncio.wait_for(recorder.enough.wait(), WAIT_S)
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+
+
+async def test_random_walk_feed_beats_once_after_every_step() -> None:
+    recorder = Recorder(wanted=3)
+    feed = RandomWalkFeed(RandomWalk(small_master(), 7), 0.01, dict, recorder.step, recorder.beat)
+
+    await run_until_enough(feed, recorder)
+
+    assert recorder.events == ["step", "beat"] * (len(recorder.events) // 2)
+
+
+async def test_csv_feed_beats_while_no_line_arrives(tmp_path: Path) -> None:
+    path = tmp_path / "quiet.csv"
+    path.write_text("")
+    recorder = Recorder(wanted=3)
+    feed = CsvFileFeed(
+        path, small_master(), recorder.step, poll_s=0.005, beat=recorder.beat, heartbeat_s=0.01
+    )
+
+    await run_until_enough(feed, recorder)
+
+    assert set(recorder.events) == {"beat"}  # no line, no step, and still alive
+
+
+def test_the_csv_feed_beats_well_within_a_second_by_default() -> None:
+    assert FILE_HEARTBEAT_S + POLL_INTERVAL_S < 1.0
