@@ -108,6 +108,7 @@ class Service:
 
     async def stop(self) -> None:
         await self.supervisor.stop()
+        await self.autoexits.close()
         await self.autoexits.save_trails()
         for name in self.connected:
             try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -21,13 +21,12 @@ from core.clock import Clock
 from core.errors import OrderDenied, PocketdeskError
 from core.events import Event, EventKind
 from core.execution import ExecutionService
+from core.exit_bookkeeping import RuleBookkeeping, rule_data
 from core.exits import (
     ExitRule,
     RuleKind,
     RuleState,
     SpikeBuffer,
-    initial_trigger,
-    specs_from_exits,
 )
 from core.locks import PositionLocks
 from core.models import (
@@ -35,7 +34,6 @@ from core.models import (
     Order,
     OrderPurpose,
     OrderRequest,
-    OrderStatus,
     OrderType,
     Product,
     Side,
@@ -50,8 +48,6 @@ from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)
 
-_UNDONE = (OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.LOST)
-
 
 class RuleChanged(PocketdeskError):
     """The rule was no longer armed when its exit was about to be stored."""
@@ -62,19 +58,8 @@ class AutoExitSettings:
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     buffer: SpikeBuffer = field(default_factory=lambda: SpikeBuffer(dwell_s=1.0))
     retry_after_s: float = 3.0  # a firing that could not go ahead is tried again after this
+    max_rejections: int = 3  # refused exits in a row before a rule gives up (no order spam)
     save_trails_every_s: float = 1.0
-
-
-def rule_data(rule: ExitRule, **extra: str) -> dict[str, str]:
-    data = {
-        "rule": rule.kind.label,
-        "instrument": str(rule.instrument),
-        "trigger": str(rule.trigger),
-        "quantity": str(rule.quantity),
-        "product": rule.product.value,
-    }
-    data.update(extra)
-    return data
 
 
 class AutoExits:
@@ -105,13 +90,14 @@ class AutoExits:
         self.feeds: dict[str, AccountFeed] = {}
         self.fired = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.hold_until: dict[int, float] = {}  # rule id -> monotonic time it may fire again
         for account in registry.names():
             index = RuleIndex(self._firer(account))
             self.indexes[account] = index
             self.feeds[account] = AccountFeed(
                 registry.get(account), index, clock, self._alert, self.settings.monitor
             )
-        tracker.add_transition_hook(self._on_transition)
+        tracker.add_transition_hook(RuleBookkeeping(self).on_transition)
         tracker.subscribe(self._after_transition)
 
     def buffer_for(self, account: str) -> SpikeBuffer:
@@ -138,89 +124,26 @@ class AutoExits:
             return
         async with self.db.read() as tx:
             live = await self.rules.live(tx, account, instrument)
+        now = self.clock.monotonic()
         armed = [r for r in live if r.state is RuleState.ARMED]
+        held = [self.hold_until[r.id] - now for r in armed if self.hold_until.get(r.id, 0) > now]
+        armed = [r for r in armed if self.hold_until.get(r.id, 0) <= now]
+        if held:
+            self._spawn(self._reload_later(account, instrument, max(held)), "exit-rules hold")
         self.indexes[account].replace_instrument(instrument, armed)
         feed = self.feeds[account]
         feed.instruments_changed()
         if armed:
             feed.recheck(instrument)  # a rule armed beyond the price fires now, not next tick
 
+    async def _reload_later(self, account: str, instrument: InstrumentId, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await self.reload(account, instrument)
+
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    # --- order transitions: arming, shrinking, settling -------------------------------------
-
-    async def _on_transition(
-        self, tx: Tx, before: Order, after: Order, event: OrderEvent
-    ) -> list[Event]:
-        """In the order's transaction: keep rules in step with what the order did."""
-        try:
-            return await self._follow_order(tx, after, event)
-        except Exception as exc:  # never let rule bookkeeping lose an order's state change
-            log.exception("exit rules could not follow order %s", after.client_order_id)
-            return [
-                Event(
-                    EventKind.SYNC_MISMATCH,
-                    after.account,
-                    {"message": f"exit rules for {after.instrument} need a look: {exc}"},
-                )
-            ]
-
-    async def _follow_order(self, tx: Tx, order: Order, event: OrderEvent) -> list[Event]:
-        alerts: list[Event] = []
-        if event.kind is OrderEventKind.FILL:
-            if order.purpose is OrderPurpose.ENTRY and not order.request.exits.empty:
-                alerts.extend(await self._arm(tx, order, event.fill_quantity))
-            elif order.purpose is OrderPurpose.EXIT:
-                await self._shrink(tx, order, event.fill_quantity)
-        if order.purpose is OrderPurpose.EXIT:
-            alerts.extend(await self._settle_exit(tx, order))
-        return alerts
-
-    async def _arm(self, tx: Tx, order: Order, filled: int) -> list[Event]:
-        request = order.request
-        direction = request.side.sign
-        average = order.average_price or Decimal(0)
-        live = await self.rules.live(tx, order.account, order.instrument, request.product)
-        now = self.clock.now()
-        armed: list[str] = []
-        for spec in specs_from_exits(request.exits):
-            current = next((r for r in live if r.kind is spec.kind), None)
-            trigger = initial_trigger(spec, direction, average)
-            if current is not None and current.state is RuleState.ARMED:
-                anchor = current.anchor if spec.kind is RuleKind.TRAILING else None
-                if spec.kind is RuleKind.TRAILING:
-                    trigger = current.trigger
-                await self.rules.update_numbers(
-                    tx,
-                    current.id,
-                    quantity=current.quantity + filled,
-                    trigger=trigger,
-                    anchor=anchor,
-                    now=now,
-                )
-                continue
-            if current is not None:
-                continue  # an exit of this kind is in flight; it settles first
-            rule = self.new_rule(
-                order.account, order.instrument, request.product, spec.kind, direction, trigger
-            )
-            rule = replace(
-                rule,
-                quantity=filled,
-                anchor=average if spec.kind is RuleKind.TRAILING else None,
-                trail_value=spec.value if spec.kind is RuleKind.TRAILING else None,
-                trail_percent=spec.percent,
-                entry_order_id=order.client_order_id,
-            )
-            await self.rules.insert(tx, rule)
-            armed.append(f"{spec.kind.label} {trigger:.2f}")
-        if not armed:
-            return []
-        message = f"armed {', '.join(armed)} for {order.filled_quantity} {order.instrument}"
-        return [Event(EventKind.EXIT_ARMED, order.account, {"message": message})]
 
     def new_rule(
         self,
@@ -246,49 +169,6 @@ class AutoExits:
             updated_at=now,
             buffer=self.buffer_for(account),
         )
-
-    async def _shrink(self, tx: Tx, order: Order, filled: int) -> None:
-        """An exit filled: armed rules of the position cover that much less."""
-        direction = -order.request.side.sign  # selling shrinks a long (+1) position's rules
-        live = await self.rules.live(tx, order.account, order.instrument, order.request.product)
-        now = self.clock.now()
-        for rule in live:
-            if rule.state is not RuleState.ARMED or rule.direction != direction:
-                continue
-            remaining = rule.quantity - filled
-            if remaining <= 0:
-                await self.rules.set_state(tx, rule.id, RuleState.DONE, "position closed", now)
-            else:
-                await self.rules.update_numbers(
-                    tx,
-                    rule.id,
-                    quantity=remaining,
-                    trigger=rule.trigger,
-                    anchor=rule.anchor,
-                    now=now,
-                )
-
-    async def _settle_exit(self, tx: Tx, order: Order) -> list[Event]:
-        """The rule that fired this exit follows the exit's outcome."""
-        alerts: list[Event] = []
-        now = self.clock.now()
-        for rule in await self.rules.by_exit_order(tx, order.client_order_id):
-            if rule.state is not RuleState.TRIGGERED:
-                continue
-            if order.status is OrderStatus.FILLED:
-                price = order.average_price
-                await self.rules.set_state(
-                    tx, rule.id, RuleState.DONE, f"exit filled at {price}", now
-                )
-            elif order.status in _UNDONE:
-                reason = order.message or order.status.value.lower()
-                await self.rules.rearm(tx, rule.id, f"exit {order.status.value}: {reason}", now)
-                message = (
-                    f"the {rule.kind.label} exit of {rule.instrument} was "
-                    f"{order.status.value.lower()} ({reason}); the rule is armed again"
-                )
-                alerts.append(Event(EventKind.EXIT_REARMED, rule.account, {"message": message}))
-        return alerts
 
     def _after_transition(self, before: Order, after: Order, event: OrderEvent) -> None:
         if event.kind is OrderEventKind.FILL or after.purpose is OrderPurpose.EXIT:
@@ -394,6 +274,14 @@ class AutoExits:
                 touched.add((rule.account, rule.instrument))
         for account, instrument in touched:
             await self.reload(account, instrument)
+
+    async def close(self) -> None:
+        """Stop firings and reloads still under way (at shutdown)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
 
     async def run_housekeeping(self) -> None:
         """Persist moved trailing stops now and then (a restart resumes from there)."""

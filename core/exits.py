@@ -80,6 +80,7 @@ class ExitRule:
     entry_order_id: str | None = None
     exit_order_id: str | None = None
     message: str = ""
+    rejections: int = 0  # exits of this rule the broker refused in a row
     version: int = 0
 
     @property

@@ -112,8 +112,7 @@ class AccountFeed:
             restart.cancel()
             if not reader.done():
                 reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await asyncio.wait({reader})  # let it finish; its outcome is read below
         if reader.cancelled():
             return True
         exc = reader.exception()

@@ -18,6 +18,7 @@ CREATE TABLE exit_rules (
     entry_order_id  TEXT REFERENCES orders (client_order_id),
     exit_order_id   TEXT REFERENCES orders (client_order_id),
     message         TEXT    NOT NULL DEFAULT '',
+    rejections      INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT    NOT NULL,
     updated_at      TEXT    NOT NULL,
     version         INTEGER NOT NULL DEFAULT 0

@@ -39,21 +39,20 @@ import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
+from brokers.paper.checks import funds_problem, holdings_problem, modify_problem, request_problem
 from brokers.paper.config import PaperSettings
-from brokers.paper.instruments import InstrumentMaster, lot_problem, price_problem
+from brokers.paper.instruments import InstrumentMaster
 from brokers.paper.state import AccountState, LastPrice, PaperOrder, StateFile
 from core.broker import OrderUpdate
 from core.clock import Clock
 from core.errors import BrokerRejected, ConfigError
 from core.models import (
     Fill,
-    Instrument,
     InstrumentId,
     OrderReport,
     OrderRequest,
     OrderStatus,
     OrderType,
-    Product,
     Side,
     Tick,
     Validity,
@@ -61,7 +60,6 @@ from core.models import (
 
 log = logging.getLogger(__name__)
 
-_MONEY = Decimal("0.01")
 PRICE_SAVE_INTERVAL_S = 5.0
 
 UpdateListener = Callable[[OrderUpdate], None]
@@ -119,31 +117,57 @@ class PaperExchange:
         Raise ``NotFound`` for an unknown instrument and ``BrokerRejected`` for a client id
         already used: in both cases no order is created. Every other problem is a REJECTED order.
         """
-        instrument = self.instruments.get(request.instrument)
-        existing = self._state.by_client_id(client_order_id)
-        if existing is not None:
-            raise BrokerRejected(
-                f"client order id {client_order_id!r} is already used by order {existing.order_id}",
-                code="duplicate_client_order_id",
-            )
-        order_id = self._state.next_order_id()
-        order = PaperOrder.from_request(
-            order_id, client_order_id, self.account, request, self._clock.now()
-        )
+        order = self._new_order(request, client_order_id)
         reason = (
-            self._check_request(request, instrument)
-            or self._check_holdings(order)
-            or self._check_funds(order, None)
+            request_problem(self._state, request, self.instruments.get(request.instrument))
+            or holdings_problem(self._state, order)
+            or funds_problem(self._state, order, None)
         )
-        self._state.orders[order.order_id] = order
         if reason:
-            order.status = OrderStatus.REJECTED
-            order.message = reason
-            self._emit(order)
+            self._book(order, OrderStatus.REJECTED, reason)
         else:
-            order.message = "accepted"
-            self._emit(order)
+            self._book(order, OrderStatus.OPEN, "accepted")
             self._work(order, arriving=True)
+        self._save()
+        return order.to_report()
+
+    def record_rejected(
+        self, request: OrderRequest, client_order_id: str, reason: str
+    ) -> OrderReport:
+        """Book an order as REJECTED for ``reason`` without checking it; push and save it.
+
+        For a refusal decided outside the exchange's rules, such as a simulated risk system's.
+        ``NotFound`` and ``BrokerRejected`` as for ``create_order``.
+        """
+        order = self._new_order(request, client_order_id)
+        self._book(order, OrderStatus.REJECTED, reason)
+        self._save()
+        return order.to_report()
+
+    def record_accepted(self, request: OrderRequest, client_order_id: str) -> OrderReport:
+        """Book an order as OPEN without checking or matching it; push and save it.
+
+        For an order accepted only to be refused a moment later with ``reject``: it does not
+        match on arrival, only on the prices after it. Errors as for ``create_order``.
+        """
+        order = self._new_order(request, client_order_id)
+        self._book(order, OrderStatus.OPEN, "accepted")
+        self._save()
+        return order.to_report()
+
+    def reject(self, order_id: str, reason: str) -> OrderReport:
+        """Move a working order with nothing filled to REJECTED for ``reason``; push and save it.
+
+        ``NotFound`` for an unknown id; ``BrokerRejected`` when the order is closed or has fills.
+        """
+        order = self._state.find(order_id)
+        self._require_open(order)
+        if order.filled_quantity:
+            raise BrokerRejected(
+                f"order {order_id} has {order.filled_quantity} filled and cannot be rejected",
+                code="order_filled",
+            )
+        self._close(order, OrderStatus.REJECTED, reason)
         self._save()
         return order.to_report()
 
@@ -171,9 +195,9 @@ class PaperExchange:
             trigger_price=order.trigger_price if trigger_price is None else trigger_price,
         )
         reason = (
-            self._check_modify(order, candidate, price, trigger_price)
-            or self._check_holdings(candidate)
-            or self._check_funds(candidate, order)
+            modify_problem(self.instruments, order, candidate, price, trigger_price)
+            or holdings_problem(self._state, candidate)
+            or funds_problem(self._state, candidate, order)
         )
         if reason:
             raise BrokerRejected(f"cannot modify {order_id}: {reason}", code="modify_refused")
@@ -278,91 +302,34 @@ class PaperExchange:
         self._state.cash -= order.side.sign * price * quantity
         self._emit(order, fill)
 
+    def _new_order(self, request: OrderRequest, client_order_id: str) -> PaperOrder:
+        """A fresh OPEN record for the request, not booked yet: only ``_book`` adds it.
+
+        ``NotFound`` for an unknown instrument, ``BrokerRejected`` for a client id already used.
+        """
+        self.instruments.get(request.instrument)
+        existing = self._state.by_client_id(client_order_id)
+        if existing is not None:
+            raise BrokerRejected(
+                f"client order id {client_order_id!r} is already used by order {existing.order_id}",
+                code="duplicate_client_order_id",
+            )
+        return PaperOrder.from_request(
+            self._state.next_order_id(), client_order_id, self.account, request, self._clock.now()
+        )
+
+    def _book(self, order: PaperOrder, status: OrderStatus, message: str) -> None:
+        """Add a new order to the book with its first status and push it."""
+        order.status = status
+        order.message = message
+        self._state.orders[order.order_id] = order
+        self._emit(order)
+
     def _close(self, order: PaperOrder, status: OrderStatus, message: str) -> None:
         order.status = status
         order.message = message
         order.updated_at = self._clock.now()
         self._emit(order)
-
-    # ----------------------------------------------------------------------------- checks
-
-    def _check_request(self, request: OrderRequest, instrument: Instrument) -> str:
-        """Why the request cannot be accepted, or ``""``."""
-        if request.account != self.account:
-            return f"the order is for account {request.account!r}, this is {self.account!r}"
-        try:
-            request.validate()
-        except ValueError as err:
-            return str(err)
-        if instrument.currency != self._state.currency:
-            return (
-                f"{instrument.id} trades in {instrument.currency}, but account "
-                f"{self.account!r} holds {self._state.currency}"
-            )
-        return lot_problem(instrument, request.quantity) or price_problem(
-            instrument, request.price, request.trigger_price
-        )
-
-    def _check_modify(
-        self,
-        order: PaperOrder,
-        candidate: PaperOrder,
-        price: Decimal | None,
-        trigger_price: Decimal | None,
-    ) -> str:
-        """Why the change cannot be made, or ``""``."""
-        if price is not None and order.order_type not in (OrderType.LIMIT, OrderType.SL):
-            return f"a {order.order_type} order takes no price"
-        if trigger_price is not None and not order.is_stop:
-            return f"a {order.order_type} order takes no trigger price"
-        if trigger_price is not None and order.triggered:
-            return "the stop has already triggered"
-        if candidate.quantity < order.filled_quantity:
-            return (
-                f"quantity {candidate.quantity} is below the {order.filled_quantity} already filled"
-            )
-        instrument = self.instruments.get(order.instrument)
-        lot = (
-            ""
-            if candidate.quantity == order.quantity
-            else lot_problem(instrument, candidate.quantity)
-        )
-        return lot or price_problem(instrument, price, trigger_price)
-
-    def _check_holdings(self, order: PaperOrder) -> str:
-        """A CNC sell may only deliver shares held and not already promised to another sell."""
-        if order.product is not Product.CNC or order.side is not Side.SELL:
-            return ""
-        held = max(0, self._state.held(order.instrument, Product.CNC))
-        promised = sum(
-            other.remaining
-            for other in self._state.open_orders()
-            if other.order_id != order.order_id
-            and (other.instrument, other.product, other.side)
-            == (order.instrument, Product.CNC, Side.SELL)
-        )
-        if order.remaining <= held - promised:
-            return ""
-        if held == 0:
-            return f"no holdings: {order.instrument} is not held in CNC, so it cannot be sold"
-        return (
-            f"no holdings: selling {order.remaining} {order.instrument} needs that many free in "
-            f"CNC; {held} held, {promised} already in open sell orders"
-        )
-
-    def _check_funds(self, candidate: PaperOrder, current: PaperOrder | None) -> str:
-        """Whether the account can carry the margin the candidate order blocks."""
-        blocked, required = self._state.order_margins(candidate)
-        if current is not None and required <= self._state.order_margins(current)[1]:
-            return ""  # a change that blocks no more than before is always allowed
-        available = self._state.funds(blocked).available
-        if required <= available:
-            return ""
-        currency = self._state.currency
-        return (
-            f"insufficient funds: required {required.quantize(_MONEY)} {currency}, "
-            f"available {available.quantize(_MONEY)} {currency}"
-        )
 
     # ----------------------------------------------------------------------------- plumbing
 

@@ -12,8 +12,9 @@ fault shows the caller what a real broker would:
   "rejected after placed" is first accepted (OPEN) and then rejected before it can fill;
 * a timeout after acceptance places the order and loses the answer (``OutcomeUnknown``).
 
-The exchange has no notion of faults: the orders a fault decides are recorded here, in the
-exchange's book, and everything else goes through ``PaperExchange`` unchanged.
+The exchange has no notion of faults and stays the only one to change its records: the orders a
+fault decides go through its ``record_rejected``, ``record_accepted`` and ``reject``, which book
+them without its checks or matching, and everything else goes through ``PaperExchange`` unchanged.
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from typing import Protocol
 
 from brokers.paper.config import PaperSettings
 from brokers.paper.exchange import PaperExchange
-from brokers.paper.state import PaperOrder, StateFile
-from core.broker import OrderUpdate
+from brokers.paper.state import StateFile
 from core.clock import Clock
 from core.errors import AuthenticationFailed, BrokerError, BrokerUnavailable, OutcomeUnknown
-from core.models import Heartbeat, OrderReport, OrderRequest, OrderStatus, Tick
+from core.models import Heartbeat, OrderReport, OrderRequest, Tick
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ class PaperFaults:
 
     ``stall_every_s``, ``stall_for_s`` and ``reject_every`` start from the account's settings
     and may be changed; the stall cycle reads them when it is started (by ``connect``).
+    ``clock`` and ``store`` are not used: the exchange stamps and saves the orders a fault
+    decides, as it does all others.
     """
 
     def __init__(
@@ -92,8 +94,6 @@ class PaperFaults:
         self._latency_s = settings.latency_s
         self._exchange = exchange
         self._ticks = ticks
-        self._clock = clock
-        self._store = store
         self._name = exchange.account
         self._stalls: set[str] = set()
         self._delay_s: float | None = None
@@ -104,7 +104,7 @@ class PaperFaults:
         self._timeouts = 0
         self._quote_failures = 0
         self._orders_seen = 0
-        self._accepted: list[tuple[PaperOrder, str]] = []  # awaiting their late rejection
+        self._accepted: list[tuple[str, str]] = []  # (order id, reason): awaiting rejection
         self._cycle: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------------------- switches
@@ -215,13 +215,13 @@ class PaperFaults:
             return exchange.create_order(request, client_order_id)
         self._orders_seen += 1
         if self._rejections:
-            report = self._record(request, client_order_id, self._rejections.popleft())
+            report = exchange.record_rejected(request, client_order_id, self._rejections.popleft())
         elif self._late_rejections:
             report = self._accept_for_rejection(
                 request, client_order_id, self._late_rejections.popleft()
             )
         elif self.reject_every and self._orders_seen % self.reject_every == 0:
-            report = self._record(request, client_order_id, RMS_REASON)
+            report = exchange.record_rejected(request, client_order_id, RMS_REASON)
         else:
             report = exchange.create_order(request, client_order_id)
         if self._timeouts:
@@ -236,12 +236,9 @@ class PaperFaults:
         touch those orders (a price, a modify, a cancel, another order), so none of them fills.
         """
         accepted, self._accepted = self._accepted, []
-        for order, reason in accepted:
-            if order.is_open:
-                order.status = OrderStatus.REJECTED
-                order.message = reason
-                order.updated_at = self._clock.now()
-                self._emit(order)
+        for order_id, reason in accepted:
+            if self._exchange.state.find(order_id).is_open:
+                self._exchange.reject(order_id, reason)
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -288,33 +285,10 @@ class PaperFaults:
     def _accept_for_rejection(
         self, request: OrderRequest, client_order_id: str, reason: str
     ) -> OrderReport:
-        report = self._record(request, client_order_id, "accepted", OrderStatus.OPEN)
-        self._accepted.append((self._exchange.state.find(report.broker_order_id), reason))
+        report = self._exchange.record_accepted(request, client_order_id)
+        self._accepted.append((report.broker_order_id, reason))
         asyncio.get_running_loop().call_soon(self.settle)
         return report
-
-    def _record(
-        self,
-        request: OrderRequest,
-        client_order_id: str,
-        message: str,
-        status: OrderStatus = OrderStatus.REJECTED,
-    ) -> OrderReport:
-        """Book an order the fault decided, without matching it, and push its update."""
-        state = self._exchange.state
-        order = PaperOrder.from_request(
-            state.next_order_id(), client_order_id, state.account, request, self._clock.now()
-        )
-        order.status, order.message = status, message
-        state.orders[order.order_id] = order
-        self._emit(order)
-        return order.to_report()
-
-    def _emit(self, order: PaperOrder) -> None:
-        if self._store is not None:
-            self._store.save(self._exchange.state)
-        if self._exchange.on_update is not None:
-            self._exchange.on_update(OrderUpdate(order.to_report()))
 
 
 def _count(n: int) -> int:

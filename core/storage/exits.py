@@ -12,7 +12,7 @@ from core.storage.db import Row, Tx, format_time, parse_time
 _COLUMNS = (
     "id, account, exchange, symbol, product, kind, direction, trigger_price, quantity, state,"
     " trail_value, trail_percent, anchor, band_pct, dwell_s, entry_order_id, exit_order_id,"
-    " message, created_at, updated_at, version"
+    " message, rejections, created_at, updated_at, version"
 )
 
 
@@ -36,6 +36,7 @@ def _rule(row: Row) -> ExitRule:
         entry_order_id=row["entry_order_id"],
         exit_order_id=row["exit_order_id"],
         message=row["message"],
+        rejections=int(row["rejections"]),
         version=int(row["version"]),
     )
 
@@ -58,7 +59,7 @@ class ExitRuleRepository:
         )
         row_id = await tx.insert(
             f"INSERT INTO exit_rules ({_COLUMNS}) VALUES"
-            " (NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " (NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 rule.account,
                 rule.instrument.exchange,
@@ -77,6 +78,7 @@ class ExitRuleRepository:
                 rule.entry_order_id,
                 rule.exit_order_id,
                 rule.message,
+                rule.rejections,
                 format_time(rule.created_at),
                 format_time(rule.updated_at),
                 rule.version,
@@ -148,7 +150,7 @@ class ExitRuleRepository:
     async def rearm(self, tx: Tx, rule_id: int, message: str, now: datetime) -> None:
         await tx.execute(
             "UPDATE exit_rules SET state='ARMED', exit_order_id=NULL, message=?, updated_at=?,"
-            " version=version+1 WHERE id=? AND state='TRIGGERED'",
+            " rejections=rejections+1, version=version+1 WHERE id=? AND state='TRIGGERED'",
             (message, format_time(now), rule_id),
         )
 
