@@ -244,6 +244,20 @@ _ALERT_TITLES = {
 }
 
 
+_OTHER_TITLES = {
+    EventKind.EXIT_ARMED: "Exits armed",
+    EventKind.EXIT_TRIGGERED: "Exit triggered",
+    EventKind.EXIT_REARMED: "Exit re-armed",
+    EventKind.EXIT_DISARMED: "Exit disarmed",
+    EventKind.FEED_FALLBACK: "Feed silent, polling",
+    EventKind.FEED_RECOVERED: "Feed back",
+    EventKind.TOKEN_EXPIRED: "Log in again",
+    EventKind.SYNC_MISMATCH: "Needs a look",
+    EventKind.RISK_HALT: "Trading halted",
+    EventKind.COMPONENT_FAILED: "Component failed",
+}
+
+
 def render_alert(event: Event) -> str:
     """One alert as a line of Telegram HTML."""
     d = event.data
@@ -270,7 +284,7 @@ def render_alert(event: Event) -> str:
             body += f" — {d['message']}"
         return head + esc(body.strip())
     detail = d.get("message", "")
-    title = event.kind.value.replace("_", " ").capitalize()
+    title = _OTHER_TITLES.get(event.kind) or event.kind.value.replace("_", " ").capitalize()
     account = f" {esc(event.account)}" if event.account else ""
     return f"<b>{esc(title)}</b>{account}: {esc(detail)}"
 

@@ -6,9 +6,9 @@ file), so secrets such as the bot token can stay out of the file. Every mistake 
 TOML, wrong type, unknown key, missing key) raises ``ConfigError`` naming the key path and the
 fix (worded by ``core.config_errors``); no message ever carries a secret's value.
 
-Each ``[[accounts]]`` table has three keys of its own (``name``, ``broker``,
-``default_exchange``); every other key in it is broker-specific and is collected into
-``AccountConfig.settings``, which ``validate_accounts`` hands to the broker kind to check.
+Each ``[[accounts]]`` table has keys of its own (``name``, ``broker``, ``default_exchange``,
+``exit_band_pct``, ``exit_dwell_s``); every other key in it is broker-specific and is collected
+into ``AccountConfig.settings``, which ``validate_accounts`` hands to the broker kind to check.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ class LoggingConfig(_Section):
 
 
 class AccountConfig(BaseModel):
-    """One ``[[accounts]]`` table. Keys other than name/broker/default_exchange go to settings."""
+    """One ``[[accounts]]`` table. Keys that are not pocketdesk's own go to ``settings``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

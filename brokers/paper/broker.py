@@ -175,7 +175,7 @@ class PaperBroker:
         )
         self.order_updates: FanOut[OrderUpdate] = FanOut()
         self.ticks: FanOut[Tick | Heartbeat] = FanOut(TICK_QUEUE_LIMIT)
-        self.faults = PaperFaults(self._settings, self._exchange, self.ticks, self._clock, store)
+        self.faults = PaperFaults(self._settings, self._exchange, self.ticks)
         self._exchange.on_update = self.order_updates.publish
         self._exchange.on_tick = self._publish_tick
         self._feed = make_feed(

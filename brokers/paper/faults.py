@@ -27,8 +27,6 @@ from typing import Protocol
 
 from brokers.paper.config import PaperSettings
 from brokers.paper.exchange import PaperExchange
-from brokers.paper.state import StateFile
-from core.clock import Clock
 from core.errors import AuthenticationFailed, BrokerError, BrokerUnavailable, OutcomeUnknown
 from core.models import Heartbeat, OrderReport, OrderRequest, Tick
 
@@ -75,9 +73,8 @@ class PaperFaults:
     """The fault switchboard of one paper account; ``clear()`` switches everything off.
 
     ``stall_every_s``, ``stall_for_s`` and ``reject_every`` start from the account's settings
-    and may be changed; the stall cycle reads them when it is started (by ``connect``).
-    ``clock`` and ``store`` are not used: the exchange stamps and saves the orders a fault
-    decides, as it does all others.
+    and may be changed; the stall cycle reads them when it is started (by ``connect``). The
+    exchange stamps and saves the orders a fault decides, as it does all others.
     """
 
     def __init__(
@@ -85,8 +82,6 @@ class PaperFaults:
         settings: PaperSettings,
         exchange: PaperExchange,
         ticks: TickStreams,
-        clock: Clock,
-        store: StateFile | None = None,
     ) -> None:
         self.stall_every_s = settings.faults.stall_every_s
         self.stall_for_s = settings.faults.stall_for_s
