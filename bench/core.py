@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from bench.exits import run_exit_benches
 from bot.commands import parse
 from bot.handlers import UserContext, handle_button, handle_text
 from core.models import InstrumentId, Order, OrderRequest, OrderStatus, Side
@@ -71,4 +72,5 @@ async def bench_confirm_to_broker(count: int = 1000) -> list[Row]:
 async def run_all() -> list[Row]:
     rows = [bench_parse(), bench_state_machine()]
     rows.extend(await bench_confirm_to_broker())
+    rows.extend(await run_exit_benches())
     return rows

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,11 @@ from core.broker import BrokerKind
 from core.clock import SystemClock
 from core.events import Event, EventKind
 from core.exits import ExitRule, RuleKind, RuleState, SpikeBuffer
-from core.models import Instrument, InstrumentId, OrderRequest, Product, Side
+from core.models import ExitSpec, Instrument, InstrumentId, OrderRequest, Product, Side
 from core.monitor import MonitorSettings
 from core.rule_index import RuleIndex
 from core.sync import SyncSettings
-from tests.support import AlertLog, paper_config, running_service
+from tests.support import paper_config, running_service
 
 Row = tuple[str, float, str]
 ACCOUNT = "paper"
@@ -229,7 +230,7 @@ def bench_monitor_ticks(
         slow += 1
         evaluate(*args)
 
-    index._evaluate = counting  # type: ignore[method-assign]
+    index._evaluate = counting  # type: ignore[method-assign, assignment]
 
     on_price = index.on_price
     now = 0.0
@@ -320,6 +321,9 @@ async def bench_tick_to_order(rounds: int = 9, load_rate: float = 50_000) -> lis
                 for instrument, rule in stops.items():
                     if instrument not in index.instruments():
                         continue  # the random walk crossed it meanwhile (not seen so far)
+                    # Start from a quiet service: alerts delivered, no order in flight.
+                    await service.settle(5)
+                    await asyncio.sleep(0.005)
                     waiter: asyncio.Future[float] = loop.create_future()
                     broker.waiter = waiter
                     price = rule.trigger - TICK
@@ -334,9 +338,10 @@ async def bench_tick_to_order(rounds: int = 9, load_rate: float = 50_000) -> lis
                         broker.waiter = None
                     samples.append((entered - start) * 1000)
                     # Quiet again before the next sample: the exit filled, the rule is DONE.
-                    await _until(lambda i=instrument: _no_live_rules(service, i))
+                    await _until(partial(_no_live_rules, service, instrument))
             stop_load.set()
             played, seconds = await load
+            unexpected = len(broker.sells) - len(samples)
             await service.settle(10)
     p50 = statistics.median(samples)
     p99 = _percentile(samples, 0.99)
@@ -346,6 +351,7 @@ async def bench_tick_to_order(rounds: int = 9, load_rate: float = 50_000) -> lis
         ("tick -> create_order max", max(samples), "ms"),
         ("tick -> create_order background load", played / seconds, "ticks/s"),
         ("tick -> create_order samples lost (no order in 5 s)", float(timeouts), "samples"),
+        ("tick -> create_order unexpected exit orders", float(unexpected), "orders"),
     ]
 
 
@@ -365,20 +371,23 @@ STALL_EXITS = AutoExitSettings(
 
 async def bench_stall_to_polling(stalls: int = 100, margin_s: float = 0.05) -> list[Row]:
     """Silence the tick stream with a stop crossed at once; time the switch to polling and
-    check that the exit is still placed within ``stale_after_s`` + one poll + ``margin_s``."""
+    check that the exit is still placed within ``stale_after_s`` + one poll + ``margin_s``.
+
+    A far-away CNC stop-loss on the same instrument stays armed throughout, so the instrument
+    stays subscribed between stalls: without it, the MIS stop re-armed after each exit would be
+    rechecked against the price polled during the stall (see ``AccountFeed.recheck``) and fire
+    at once.
+    """
     instrument = InstrumentId("NSE", "INFY")
     switch_s: list[float] = []
     exit_s: list[float] = []
-    missed = 0
+    missed = not_armed = 0
     outside = 0  # FEED_FALLBACK alerts raised while no stall was on
     stalled_at: float | None = None
     fallbacks: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         config = paper_config(Path(tmp), cash=10**12, state_file=None, tick_interval_s=0.05)
-        alerts = AlertLog()
-        async with running_service(
-            config, kinds=[timed_kind()], exits=STALL_EXITS, alerts=alerts
-        ) as service:
+        async with running_service(config, kinds=[timed_kind()], exits=STALL_EXITS) as service:
             broker = service.registry.get(ACCOUNT)
             assert isinstance(broker, TimedPaperBroker)
             feed = service.autoexits.feeds[ACCOUNT]
@@ -397,26 +406,47 @@ async def bench_stall_to_polling(stalls: int = 100, margin_s: float = 0.05) -> l
             feed.alert = timed_alert  # the feed's alert hook, wrapped on this instance
             bound = feed.settings.stale_after_s + feed.poll_every_s
             base = bundled_instruments().reference_price(instrument)
+            broker.set_price(instrument, base)
+            guard = ExitSpec(stop_loss=_round(base / 2))
+            await service.execution.place(
+                OrderRequest(ACCOUNT, instrument, Side.BUY, 1, product=Product.CNC, exits=guard)
+            )
 
             async def ready() -> bool:
-                return instrument in index.instruments() and instrument not in feed.polled
+                armed = [r for r in index.rules() if r.instrument == instrument]
+                return len(armed) == 2 and instrument not in feed.polled
+
+            async def fired() -> bool:
+                return bool(broker.sells)
+
+            async def mis_done() -> bool:
+                live = await service.desk.exit_rules().list_rules(ACCOUNT, instrument)
+                return all(r.product is not Product.MIS for r in live)
 
             for _ in range(stalls):
                 broker.set_price(instrument, base)
-                rule = await _open_and_stop(service, instrument, _round(base * Decimal("0.98")))
-                await _until(ready, 5.0, 0.005)
+                stop = _round(base * Decimal("0.98"))
+                await service.execution.place(
+                    OrderRequest(
+                        ACCOUNT,
+                        instrument,
+                        Side.BUY,
+                        1,
+                        product=Product.MIS,
+                        exits=ExitSpec(stop_loss=stop),
+                    )
+                )
+                if not await _until(ready, 5.0, 0.005):
+                    not_armed += 1
+                    continue
                 await asyncio.sleep(0.06)  # a tick or two on the stream first
                 fallbacks.clear()
                 broker.sells.clear()
                 stalled_at = time.perf_counter()
                 broker.faults.stall_stream()
-                broker.set_price(instrument, rule.trigger - 20 * TICK)  # the quotes move on
-
-                async def fired() -> bool:
-                    return bool(broker.sells)
-
-                in_time = await _until(fired, bound + margin_s, 0.001)
-                if not in_time:
+                # The quotes move on, unstreamed: 3 % below the stop, beyond the walk's reach.
+                broker.set_price(instrument, _round(base * Decimal("0.95")))
+                if not await _until(fired, bound + margin_s, 0.001):
                     missed += 1
                     await _until(fired, 5.0)
                 if broker.sells:
@@ -426,7 +456,7 @@ async def bench_stall_to_polling(stalls: int = 100, margin_s: float = 0.05) -> l
                     switch_s.append(fallbacks[0] - stalled_at)
                 stalled_at = None
                 broker.faults.resume_stream()
-                await _until(lambda: _no_live_rules(service, instrument))
+                await _until(mis_done)
             await service.settle(10)
     return [
         (
@@ -443,6 +473,7 @@ async def bench_stall_to_polling(stalls: int = 100, margin_s: float = 0.05) -> l
             float(missed),
             "stalls",
         ),
+        ("stall rounds not armed in 5 s (skipped)", float(not_armed), "stalls"),
         ("stall fallback alerts outside stalls", float(outside), "alerts"),
     ]
 
@@ -511,7 +542,8 @@ async def _memory_run(rules: int, instruments: int) -> dict[str, float]:
                 "rss": _vm("VmRSS"),
                 "hwm": _vm("VmHWM"),
                 "indexed": float(len(auto.indexes[ACCOUNT])),
-                "subscribed": float(len(auto.indexes[ACCOUNT].instruments())),
+                "watched": float(len(auto.indexes[ACCOUNT].instruments())),
+                "subscribed": float(len(getattr(auto.feeds[ACCOUNT], "_subscribed", ()))),
             }
 
 
@@ -537,7 +569,8 @@ async def bench_memory(rules: int = 10_000, instruments: int = 2_000) -> list[Ro
         (f"memory RSS, {int(result['indexed']):,} armed rules", result["rss"], "MB"),
         ("memory peak RSS (VmHWM)", result["hwm"], "MB"),
         ("memory RSS, service idle before the rules", result["idle"], "MB"),
-        ("memory instruments watched", result["subscribed"], "instruments"),
+        ("memory instruments with armed rules", result["watched"], "instruments"),
+        ("memory instruments subscribed by the feed", result["subscribed"], "instruments"),
     ]
 
 

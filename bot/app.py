@@ -159,7 +159,7 @@ async def build_service(
         broker = registry.kind(account.broker).factory(account.name, settings)
         registry.add_account(broker)
         broker_kinds[account.name] = account.broker
-    db = await Database.open(config.storage.path)
+    db = await Database.open(config.storage.path, synchronous=config.storage.synchronous)
     tracker = OrderTracker(db, clock)
     locks = PositionLocks()
     gate = TradingGate()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,9 +42,9 @@ from core.models import (
 from core.monitor import AccountFeed, MonitorSettings
 from core.orders import OrderEvent, OrderEventKind
 from core.rule_index import FireCallback, RuleIndex
-from core.storage.db import Database, Tx
-from core.storage.exits import ExitRuleRepository
-from core.storage.outbox import OutboxRepository
+from core.storage.db import Database, execute_now
+from core.storage.exits import ExitRuleRepository, trigger_statement
+from core.storage.outbox import OutboxRepository, add_statement
 from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)
@@ -224,16 +225,23 @@ class AutoExits:
             product=rule.product,
         )
 
-        async def mark_triggered(tx: Tx, order: Order) -> None:
-            now = self.clock.now()
-            if not await self.rules.trigger(tx, rule.id, order.client_order_id, now):
+        now = self.clock.now()
+        message = (
+            f"{rule.kind.label} hit at {price} (trigger {rule.trigger}): "
+            f"{request.side.value} {quantity} {rule.instrument} at market"
+        )
+        alert = Event(
+            EventKind.EXIT_TRIGGERED,
+            rule.account,
+            rule_data(rule, message=message, price=str(price)),
+        )
+
+        def mark_triggered(conn: sqlite3.Connection, order: Order) -> None:
+            # In the intent's own transaction: no exit order is stored unless the rule was
+            # still armed, and the alert is stored with it.
+            if execute_now(conn, trigger_statement(rule.id, order.client_order_id, now)) != 1:
                 raise RuleChanged(f"rule {rule.id} is no longer armed")
-            message = (
-                f"{rule.kind.label} hit at {price} (trigger {rule.trigger}): "
-                f"{request.side.value} {quantity} {rule.instrument} at market"
-            )
-            data = rule_data(rule, message=message, price=str(price))
-            await self.outbox.add(tx, Event(EventKind.EXIT_TRIGGERED, rule.account, data), now)
+            execute_now(conn, add_statement(alert, now))
 
         order = await self.execution.place_locked(
             request, OrderPurpose.EXIT, with_intent=mark_triggered

@@ -59,6 +59,7 @@ class AccountFeed:
         self.last_message = clock.monotonic()
         self.last_tick: dict[InstrumentId, float] = {}
         self.last_price: dict[InstrumentId, Decimal] = {}
+        self.price_seen_at: dict[InstrumentId, float] = {}
         self.polled: set[InstrumentId] = set()
         self.auth_failed = False
         self.stalls_detected = 0
@@ -69,7 +70,13 @@ class AccountFeed:
 
     def instruments_changed(self) -> None:
         """The set of instruments to watch may differ: resubscribe if it does."""
-        if frozenset(self.index.instruments()) != self._subscribed:
+        watched = frozenset(self.index.instruments())
+        for gone in [i for i in self.last_tick if i not in watched]:
+            # No longer watched: what we knew of it will be stale when it is watched again.
+            self.last_tick.pop(gone, None)
+            self.last_price.pop(gone, None)
+            self.price_seen_at.pop(gone, None)
+        if watched != self._subscribed:
             self._restart.set()
 
     async def run(self) -> None:
@@ -150,6 +157,7 @@ class AccountFeed:
                 if isinstance(item, Tick):
                     self.last_tick[item.instrument] = now
                     self.last_price[item.instrument] = item.last_price
+                    self.price_seen_at[item.instrument] = now
                     self.index.on_price(item.instrument, item.last_price, now)
         finally:
             aclose = getattr(stream, "aclose", None)
@@ -199,10 +207,15 @@ class AccountFeed:
             await self.poll()
 
     def recheck(self, instrument: InstrumentId) -> None:
-        """Evaluate the last known price again (rules of the instrument just changed)."""
+        """Evaluate the last known price again (rules of the instrument just changed).
+
+        Only a fresh price counts: one older than ``stale_after_s`` says nothing about now.
+        """
         price = self.last_price.get(instrument)
-        if price is not None:
-            self.index.on_price(instrument, price, self.clock.monotonic())
+        now = self.clock.monotonic()
+        seen = self.price_seen_at.get(instrument)
+        if price is not None and seen is not None and now - seen <= self.settings.stale_after_s:
+            self.index.on_price(instrument, price, now)
 
     async def poll(self) -> None:
         """Fetch quotes for the polled instruments and evaluate them like ticks."""
@@ -221,6 +234,7 @@ class AccountFeed:
             quote = quotes.get(instrument)
             if quote is not None:
                 self.last_price[instrument] = quote.last_price
+                self.price_seen_at[instrument] = now
                 self.index.on_price(instrument, quote.last_price, now)
 
     async def _switch_alert(

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from core.broker import Broker, BrokerRegistry
 from core.clock import Clock
-from core.execution import TradingGate
+from core.events import Event, EventKind
+from core.execution import TradingGate, is_own_client_order_id
 from core.models import Order, OrderReport, OrderStatus
 from core.orders import OrderEvent, OrderEventKind
 from core.tracker import OrderTracker
@@ -99,11 +100,13 @@ class OrderSync:
             or o.status is not OrderStatus.PENDING_SUBMIT
             or (now - o.created_at).total_seconds() >= self.settings.submit_grace_s
         ]
-        if not due:
+        if not due and not startup:
             return
         reports = await broker.fetch_orders()
         by_broker_id = {r.broker_order_id: r for r in reports}
         by_client_id = {r.client_order_id: r for r in reports if r.client_order_id}
+        if startup:
+            await self._adopt_unrecorded(reports)
         for order in due:
             report = self._match(order, by_broker_id, by_client_id)
             if report is None and order.broker_order_id is None:
@@ -112,6 +115,32 @@ class OrderSync:
                 await self.tracker.apply_report(report)
             else:
                 await self._missed(order)
+
+    async def _adopt_unrecorded(self, reports: list[OrderReport]) -> None:
+        """Orders the broker holds under our client ids that we have no record of.
+
+        Only a lost commit (the machine lost power right after sending) leaves such an order;
+        it is tracked from now on, and the owner is told.
+        """
+        for report in reports:
+            coid = report.client_order_id
+            if not coid or not is_own_client_order_id(coid):
+                continue
+            if await self.tracker.get(coid) is not None:
+                continue
+            order = await self.tracker.adopt(report)
+            await self.tracker.add_alert(
+                Event(
+                    EventKind.SYNC_MISMATCH,
+                    report.account,
+                    {
+                        "message": f"the broker has order {coid} ({report.side.value} "
+                        f"{report.quantity} {report.instrument}, {report.status.value}) sent by "
+                        "pocketdesk but not recorded here; it is tracked from now on "
+                        f"(now {order.status.value})"
+                    },
+                )
+            )
 
     @staticmethod
     def _match(

@@ -10,21 +10,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 
 from core.clock import Clock
 from core.events import Event, events_for_transition
-from core.models import Fill, Order, OrderPurpose, OrderReport, OrderRequest, OrderStatus
+from core.models import (
+    Fill,
+    Order,
+    OrderPurpose,
+    OrderReport,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+)
 from core.orders import OrderEvent, apply
 from core.reconcile import events_from_report, legal_sequence
-from core.storage.db import Database, Tx
-from core.storage.orders import OrderRepository
+from core.storage.db import Database, Tx, execute_now
+from core.storage.orders import OrderRepository, insert_statement
 from core.storage.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
 
+_PRICED = (OrderType.LIMIT, OrderType.SL)
+_TRIGGERED = (OrderType.SL, OrderType.SL_M)
+
 OrderListener = Callable[[Order, Order, OrderEvent], None]
-IntentHook = Callable[[Tx, Order], Awaitable[None]]
+IntentHook = Callable[[sqlite3.Connection, Order], None]
+"""Runs on the database thread in the intent's transaction (build statements with the
+repositories' ``*_statement`` functions and run them with ``execute_now``)."""
 TransitionHook = Callable[[Tx, Order, Order, OrderEvent], Awaitable[list[Event]]]
 
 
@@ -39,6 +53,7 @@ class OrderTracker:
         self._write_lock = asyncio.Lock()
         self._listeners: list[OrderListener] = []
         self._hooks: list[TransitionHook] = []
+        self._flying: dict[str, Order] | None = None  # in-flight orders, loaded on first use
         self._changed = asyncio.Event()
 
     def add_transition_hook(self, hook: TransitionHook) -> None:
@@ -75,11 +90,32 @@ class OrderTracker:
             updated_at=now,
             purpose=purpose,
         )
-        async with self.db.transaction() as tx:
-            await self.orders.insert(tx, order)
+
+        def store(conn: sqlite3.Connection) -> None:
+            execute_now(conn, insert_statement(order))
             if with_intent is not None:
-                await with_intent(tx, order)
+                with_intent(conn, order)
+
+        await self.db.run(store)  # one trip to the database: this sits on the exit path
+        self._remember(order)
         return order
+
+    async def adopt(self, report: OrderReport) -> Order:
+        """Start tracking an order known only from the broker's report (see ``OrderSync``)."""
+        request = OrderRequest(
+            account=report.account,
+            instrument=report.instrument,
+            side=report.side,
+            quantity=report.quantity,
+            order_type=report.order_type,
+            price=report.price if report.order_type in _PRICED else None,
+            trigger_price=report.trigger_price if report.order_type in _TRIGGERED else None,
+            product=report.product,
+        )
+        order = await self.record_intent(
+            request, report.client_order_id or report.broker_order_id
+        )
+        return await self.apply_report(report) or order
 
     async def get(self, client_order_id: str) -> Order | None:
         async with self.db.read() as tx:
@@ -140,8 +176,21 @@ class OrderTracker:
             return await self.orders.count_miss(tx, client_order_id)
 
     async def in_flight(self, account: str | None = None) -> list[Order]:
-        async with self.db.read() as tx:
-            return await self.orders.in_flight(tx, account)
+        """Orders still in flight, oldest first, from memory (read from storage once).
+
+        Every write goes through this tracker, so the set cannot drift from storage; the exit
+        path reads it on every firing without a round trip to the database.
+        """
+        if self._flying is None:
+            async with self.db.read() as tx:
+                loaded = await self.orders.in_flight(tx)
+            if self._flying is None:
+                self._flying = {o.client_order_id: o for o in loaded}
+        orders = self._flying.values()
+        return sorted(
+            (o for o in orders if account is None or o.account == account),
+            key=lambda o: o.created_at,
+        )
 
     async def recent(self, account: str | None = None, limit: int = 50) -> list[Order]:
         async with self.db.read() as tx:
@@ -185,6 +234,8 @@ class OrderTracker:
         return changes
 
     def _after_commit(self, order: Order, changes: list[tuple[Order, Order, OrderEvent]]) -> Order:
+        latest = changes[-1][1] if changes else order
+        self._remember(latest)
         for before, after, event in changes:
             for listener in self._listeners:
                 try:
@@ -194,8 +245,16 @@ class OrderTracker:
         if changes:
             self._changed.set()
             self._changed = asyncio.Event()
-            return changes[-1][1]
-        return order
+        return latest
+
+    def _remember(self, order: Order) -> None:
+        """Keep the in-memory set of in-flight orders in step with what was committed."""
+        if self._flying is None:
+            return
+        if order.status.is_in_flight:
+            self._flying[order.client_order_id] = order
+        else:
+            self._flying.pop(order.client_order_id, None)
 
     async def add_alert(self, event: Event) -> None:
         """Write a standalone alert (not tied to an order transition) to the outbox."""

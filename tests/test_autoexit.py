@@ -160,3 +160,24 @@ async def test_rules_set_by_command_on_an_open_position(tmp_path: Path) -> None:
         [cleared] = await handle_text(service.desk, OWNER, "/exits clear INFY")
         assert "No armed exit rules" in cleared.html  # the fill already retired them
         assert await position(service) == 0
+
+
+async def test_a_new_stop_is_not_judged_by_the_price_from_before_it_was_watched(
+    tmp_path: Path,
+) -> None:
+    """Regression: a stop armed on an instrument that was watched earlier fired at once on
+    the last price seen back then."""
+    alerts = AlertLog()
+    async with running_service(paper_config(tmp_path), alerts=alerts) as service:
+        broker = paper(service)
+        broker.set_price(INFY, "1500")
+        await buy(service, "/buy INFY 10 sl=1450")
+        await alerts.wait_for("exit_armed")
+        broker.set_price(INFY, "1400")
+        await alerts.wait_for("order_filled", 2)
+        broker.set_price(INFY, "1600")
+        await buy(service, "/buy INFY 10 sl=1550")
+        await alerts.wait_for("exit_armed", 2)
+        await asyncio.sleep(0.3)
+        assert len(await alerts.wait_for("exit_triggered")) == 1
+        assert await position(service) == 10

@@ -16,7 +16,8 @@ from bot.handlers import handle_button, handle_text
 from brokers.paper import PaperBroker, PaperSettings, validate_settings
 from core.broker import BrokerKind
 from core.errors import OutcomeUnknown
-from core.models import OrderReport, OrderRequest, OrderStatus
+from core.execution import new_client_order_id
+from core.models import InstrumentId, OrderReport, OrderRequest, OrderStatus, Side
 from core.sync import SyncSettings
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_flows import OWNER, confirm_data
@@ -119,3 +120,22 @@ async def test_a_timeout_after_sending_is_settled_by_the_sync_loop(tmp_path: Pat
     kinds = [k for k in alerts.kinds() if k != "order_unknown"]
     assert kinds == ["order_placed", "order_filled"]
     assert alerts.kinds().count("order_unknown") <= 1
+
+
+async def test_an_order_the_broker_has_under_our_id_but_we_lost_is_adopted(
+    tmp_path: Path,
+) -> None:
+    """With synchronous=normal a power cut can lose the last commit: the intent of an order
+    that was then sent. Start-up finds it at the broker by its pocketdesk-shaped id."""
+    config = paper_config(tmp_path)
+    async with running_service(config) as service:
+        broker = service.registry.get("paper")
+        request = OrderRequest("paper", InstrumentId("NSE", "INFY"), Side.BUY, 3)
+        await broker.create_order(request, new_client_order_id())
+        await broker.create_order(request, "someone-elses-order")
+    alerts = AlertLog()
+    async with running_service(config, alerts=alerts) as service:
+        [adopted] = await service.tracker.recent()
+        assert adopted.status is OrderStatus.FILLED and adopted.filled_quantity == 3
+        assert await service.settle(5)
+    assert alerts.kinds() == ["order_placed", "order_filled", "sync_mismatch"]

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from core.exits import ExitRule, RuleKind, RuleState, SpikeBuffer
 from core.models import InstrumentId, Product
-from core.storage.db import Row, Tx, format_time, parse_time
+from core.storage.db import Row, Statement, Tx, format_time, parse_time
 
 _COLUMNS = (
     "id, account, exchange, symbol, product, kind, direction, trigger_price, quantity, state,"
@@ -38,6 +38,15 @@ def _rule(row: Row) -> ExitRule:
         message=row["message"],
         rejections=int(row["rejections"]),
         version=int(row["version"]),
+    )
+
+
+def trigger_statement(rule_id: int, exit_order_id: str, now: datetime) -> Statement:
+    """Compare-and-set ARMED -> TRIGGERED: changes no row when the rule is no longer armed."""
+    return (
+        "UPDATE exit_rules SET state='TRIGGERED', exit_order_id=?, updated_at=?,"
+        " version=version+1 WHERE id=? AND state='ARMED'",
+        (exit_order_id, format_time(now), rule_id),
     )
 
 
@@ -119,15 +128,6 @@ class ExitRuleRepository:
             f"SELECT {_COLUMNS} FROM exit_rules WHERE exit_order_id=?", (client_order_id,)
         )
         return [_rule(row) for row in rows]
-
-    async def trigger(self, tx: Tx, rule_id: int, exit_order_id: str, now: datetime) -> bool:
-        """Compare-and-set ARMED -> TRIGGERED; False when the rule is no longer armed."""
-        changed = await tx.execute(
-            "UPDATE exit_rules SET state='TRIGGERED', exit_order_id=?, updated_at=?,"
-            " version=version+1 WHERE id=? AND state='ARMED'",
-            (exit_order_id, format_time(now), rule_id),
-        )
-        return changed == 1
 
     async def move_trail(
         self, tx: Tx, rule_id: int, trigger: Decimal, anchor: Decimal, now: datetime

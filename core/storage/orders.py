@@ -21,7 +21,7 @@ from core.models import (
     Validity,
 )
 from core.orders import OrderEvent
-from core.storage.db import Row, Tx, format_time, parse_time
+from core.storage.db import Row, Statement, Tx, format_time, parse_time
 
 _COLUMNS = (
     "client_order_id, account, exchange, symbol, side, quantity, order_type, price,"
@@ -75,6 +75,37 @@ def _order_from_row(row: Row) -> Order:
     )
 
 
+def insert_statement(order: Order) -> Statement:
+    """The INSERT of a new order."""
+    r = order.request
+    return (
+        f"INSERT INTO orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            order.client_order_id,
+            r.account,
+            r.instrument.exchange,
+            r.instrument.symbol,
+            r.side.value,
+            r.quantity,
+            r.order_type.value,
+            _dec(r.price),
+            _dec(r.trigger_price),
+            r.product.value,
+            r.validity.value,
+            exits_to_json(r.exits),
+            order.purpose.value,
+            order.status.value,
+            order.broker_order_id,
+            order.filled_quantity,
+            _dec(order.average_price),
+            order.message,
+            format_time(order.created_at),
+            format_time(order.updated_at),
+            order.version,
+        ),
+    )
+
+
 class StaleOrder(Exception):
     """The order changed since it was read; the caller re-reads and tries again."""
 
@@ -83,33 +114,7 @@ class OrderRepository:
     """SQL for orders. Every method takes the transaction (or read) it runs in."""
 
     async def insert(self, tx: Tx, order: Order) -> None:
-        r = order.request
-        await tx.execute(
-            f"INSERT INTO orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                order.client_order_id,
-                r.account,
-                r.instrument.exchange,
-                r.instrument.symbol,
-                r.side.value,
-                r.quantity,
-                r.order_type.value,
-                _dec(r.price),
-                _dec(r.trigger_price),
-                r.product.value,
-                r.validity.value,
-                exits_to_json(r.exits),
-                order.purpose.value,
-                order.status.value,
-                order.broker_order_id,
-                order.filled_quantity,
-                _dec(order.average_price),
-                order.message,
-                format_time(order.created_at),
-                format_time(order.updated_at),
-                order.version,
-            ),
-        )
+        await tx.run(insert_statement(order))
 
     async def update(self, tx: Tx, before: Order, after: Order, event: OrderEvent) -> None:
         """Write ``after`` if the stored row is still ``before`` (compare-and-set on version)."""

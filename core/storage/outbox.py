@@ -6,15 +6,20 @@ import json
 from datetime import datetime
 
 from core.events import Event, EventKind
-from core.storage.db import Tx, format_time, parse_time
+from core.storage.db import Statement, Tx, format_time, parse_time
+
+
+def add_statement(event: Event, now: datetime) -> Statement:
+    """The INSERT of one alert into the outbox."""
+    return (
+        "INSERT INTO outbox (kind, account, payload, created_at) VALUES (?,?,?,?)",
+        (event.kind.value, event.account, json.dumps(event.data), format_time(now)),
+    )
 
 
 class OutboxRepository:
-    async def add(self, tx: Tx, event: Event, now: datetime) -> int:
-        return await tx.insert(
-            "INSERT INTO outbox (kind, account, payload, created_at) VALUES (?,?,?,?)",
-            (event.kind.value, event.account, json.dumps(event.data), format_time(now)),
-        )
+    async def add(self, tx: Tx, event: Event, now: datetime) -> None:
+        await tx.run(add_statement(event, now))
 
     async def pending(self, tx: Tx, limit: int = 100) -> list[Event]:
         """Undelivered events, oldest first."""
