@@ -112,9 +112,7 @@ class OrderTracker:
             trigger_price=report.trigger_price if report.order_type in _TRIGGERED else None,
             product=report.product,
         )
-        order = await self.record_intent(
-            request, report.client_order_id or report.broker_order_id
-        )
+        order = await self.record_intent(request, report.client_order_id or report.broker_order_id)
         return await self.apply_report(report) or order
 
     async def get(self, client_order_id: str) -> Order | None:
