@@ -129,14 +129,7 @@ class RuleBookkeeping:
             if remaining <= 0:
                 await self.auto.rules.set_state(tx, rule.id, RuleState.DONE, "position closed", now)
             else:
-                await self.auto.rules.update_numbers(
-                    tx,
-                    rule.id,
-                    quantity=remaining,
-                    trigger=rule.trigger,
-                    anchor=rule.anchor,
-                    now=now,
-                )
+                await self.auto.rules.set_quantity(tx, rule.id, remaining, now)
 
     async def _settle_exit(self, tx: Tx, order: Order) -> list[Event]:
         """The rule that fired this exit follows the exit's outcome."""

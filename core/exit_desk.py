@@ -115,13 +115,6 @@ class ExitDesk:
             now = self.auto.clock.now()
             async with self.auto.db.transaction() as tx:
                 for rule, quantity in shrunk:
-                    await self.auto.rules.update_numbers(
-                        tx,
-                        rule.id,
-                        quantity=quantity,
-                        trigger=rule.trigger,
-                        anchor=rule.anchor,
-                        now=now,
-                    )
+                    await self.auto.rules.set_quantity(tx, rule.id, quantity, now)
             for rule, _ in shrunk:
                 await self.auto.reload(account, rule.instrument)

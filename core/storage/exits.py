@@ -154,6 +154,13 @@ class ExitRuleRepository:
             (message, format_time(now), rule_id),
         )
 
+    async def set_quantity(self, tx: Tx, rule_id: int, quantity: int, now: datetime) -> None:
+        """The position the rule covers grew or shrank."""
+        await tx.execute(
+            "UPDATE exit_rules SET quantity=?, updated_at=?, version=version+1 WHERE id=?",
+            (quantity, format_time(now), rule_id),
+        )
+
     async def update_numbers(
         self,
         tx: Tx,

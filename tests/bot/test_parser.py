@@ -242,6 +242,11 @@ def test_an_unknown_command_is_named_and_points_to_help() -> None:
     ],
 )
 def test_a_bad_order_is_refused_naming_the_bad_token(text: str, bad_token: str) -> None:
+    assert_refused_naming(text, bad_token)
+
+
+def assert_refused_naming(text: str, bad_token: str) -> None:
+    """The line is refused with a reason quoting ``bad_token`` and the command's usage."""
     error = refused(text)
     assert f"'{bad_token}'" in error.reason
     assert error.usage == COMMANDS[text.split()[0][1:]].usage

@@ -25,7 +25,15 @@ from bot.commands import (
     help_text,
     parse,
 )
-from tests.bot.test_parser import _ACCOUNT, _PERCENT, _SYMBOL, _casing, _price, refused
+from tests.bot.test_parser import (
+    _ACCOUNT,
+    _PERCENT,
+    _SYMBOL,
+    _casing,
+    _price,
+    assert_refused_naming,
+    refused,
+)
 
 D = Decimal
 
@@ -140,10 +148,7 @@ def test_help_lists_and_explains_the_exit_commands() -> None:
     ],
 )
 def test_a_bad_exit_command_is_refused_naming_the_bad_token(text: str, bad_token: str) -> None:
-    error = refused(text)
-    assert f"'{bad_token}'" in error.reason
-    assert error.usage == COMMANDS[text.split()[0][1:]].usage
-    assert str(error) == f"{error.reason}\nUsage: {error.usage}"
+    assert_refused_naming(text, bad_token)
 
 
 @pytest.mark.parametrize(
