@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from bot.telegram.alerts import TelegramAlerts
+from bot.telegram.front import TelegramFront
 from brokers.paper import KIND as PAPER
 from core.autoexit import AutoExits, AutoExitSettings
 from core.broker import BrokerKind, BrokerRegistry
@@ -17,10 +20,12 @@ from core.clock import Clock, SystemClock
 from core.config import AppConfig, validate_accounts
 from core.confirmations import ConfirmationService
 from core.desk import Desk
+from core.errors import ConfigError
 from core.events import Event, EventKind
 from core.execution import ExecutionService, TradingGate
 from core.exit_desk import ExitDesk
 from core.exits import SpikeBuffer
+from core.frontdesk import FrontDeskStore
 from core.locks import PositionLocks
 from core.models import OrderStatus, OrderType
 from core.monitor import MonitorSettings
@@ -204,3 +209,36 @@ async def build_service(
         autoexits=autoexits,
         supervisor=Supervisor(on_failure),
     )
+
+
+@asynccontextmanager
+async def telegram_service(
+    config: AppConfig,
+    *,
+    kinds: Iterable[BrokerKind] = BROKER_KINDS,
+    clock: Clock | None = None,
+    sync_settings: SyncSettings | None = None,
+    exit_settings: AutoExitSettings | None = None,
+    pace_s: float = 1.0,
+    poll_timeout_s: int = 10,
+) -> AsyncIterator[tuple[Service, TelegramFront]]:
+    """The whole service with the Telegram front-end, started; stopped when the block ends."""
+    if config.telegram is None:
+        raise ConfigError("the [telegram] section is needed to run the Telegram front-end")
+    service = await build_service(
+        config, kinds=kinds, clock=clock, sync_settings=sync_settings, exit_settings=exit_settings
+    )
+    store = FrontDeskStore(service.db, service.clock)
+    front = TelegramFront(
+        config.telegram, service.desk, store, pace_s=pace_s, poll_timeout_s=poll_timeout_s
+    )
+    alerts = TelegramAlerts(front.sender, store, front.owner_chats)
+    try:
+        await front.start()
+        try:
+            await service.start(alerts.deliver)
+            yield service, front
+        finally:
+            await front.stop()
+    finally:
+        await service.stop()

@@ -6,16 +6,22 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from bot.app import build_service
+from bot.app import build_service, telegram_service
 from bot.console import Console, stdin_lines
+from bot.telegram.logs import install_redaction
 from core.config import AppConfig, demo_config, load_config
 from core.errors import ConfigError
 
 log = logging.getLogger("pocketdesk")
+
+# python-telegram-bot: durations as timedelta, without its deprecation warning.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 BANNER = (
     "pocketdesk — {accounts}. Type /help for commands, Ctrl-D to quit.\n"
@@ -71,6 +77,24 @@ async def serve_console(config: AppConfig, lines: AsyncIterator[str] | None = No
     return 0
 
 
+async def serve_telegram(config: AppConfig) -> int:
+    """Run the service with the Telegram front-end until SIGINT or SIGTERM."""
+    stop = _stop_on_signals()
+    async with telegram_service(config) as (service, _front):
+        log.info("pocketdesk is up: accounts %s", ", ".join(service.registry.names()))
+        await stop.wait()
+    return 0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -81,12 +105,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             _setup_logging("INFO", workdir / "pocketdesk-demo.log")
         else:
             config = load_config(args.config)
+            if config.telegram is not None:
+                install_redaction(config.telegram.token.get_secret_value())
             _setup_logging(config.logging.level, None)
     except ConfigError as exc:
         print(f"pocketdesk: configuration error: {exc}", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         try:
+            if config.telegram is not None:
+                return asyncio.run(serve_telegram(config))
             return asyncio.run(serve_console(config))
         except ConfigError as exc:
             print(f"pocketdesk: configuration error: {exc}", file=sys.stderr)

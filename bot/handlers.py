@@ -105,7 +105,13 @@ _RULE_KINDS = {
 async def _set_exit(desk: Desk, command: StopLossCommand | TargetCommand | TrailCommand) -> Reply:
     broker, instrument = desk.resolve(command.symbol, command.account)
     rule = await desk.exit_rules().set_rule(
-        broker.account, instrument, _RULE_KINDS[type(command)], command.value, command.percent
+        broker.account,
+        instrument,
+        _RULE_KINDS[type(command)],
+        command.value,
+        command.percent,
+        band_pct=command.band_pct,
+        dwell_s=command.dwell_s,
     )
     return render_rule_set(rule)
 

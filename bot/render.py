@@ -127,7 +127,7 @@ def render_result(result: ActionResult, ticket_id: str | None = None) -> Reply:
     }[result.kind]
     text = f"{verb} <code>{esc(short_id(order))}</code>: {esc(status_text(order))}"
     text += f"\n{esc(describe_request(order.request))}"
-    return Reply(text, ticket=ticket_id, edit=ticket_id is not None)
+    return Reply(text, ticket=ticket_id, edit=ticket_id is not None, order_id=order.client_order_id)
 
 
 def status_text(order: Order) -> str:

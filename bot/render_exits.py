@@ -13,6 +13,9 @@ def describe_rule(rule: ExitRule) -> str:
     if rule.kind is RuleKind.TRAILING and rule.trail_value is not None:
         distance = f"{rule.trail_value}%" if rule.trail_percent else f"{rule.trail_value} points"
         text += f" (trailing {distance} behind {price(rule.anchor)})"
+    buffer = rule.buffer
+    if buffer.band_pct or buffer.dwell_s:
+        text += f", buffer {buffer.band_pct}% / {buffer.dwell_s:g} s"
     return f"{text} on {rule.quantity} {side} {rule.instrument} [{rule.account}]"
 
 

@@ -26,6 +26,7 @@ class Reply:
     ticket: str | None = None
     edit: bool = False  # replaces the ticket's earlier message where the front-end can
     error: bool = False
+    order_id: str | None = None  # the client order id a confirmed ticket became
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from core.exits import (
     RuleKind,
     RuleSpec,
     RuleState,
+    SpikeBuffer,
     check_sides,
     initial_trigger,
     position_changes,
@@ -26,9 +27,20 @@ class ExitDesk:
         self.auto = autoexits
 
     async def set_rule(
-        self, account: str, instrument: InstrumentId, kind: RuleKind, value: Decimal, percent: bool
+        self,
+        account: str,
+        instrument: InstrumentId,
+        kind: RuleKind,
+        value: Decimal,
+        percent: bool,
+        *,
+        band_pct: Decimal | None = None,
+        dwell_s: float | None = None,
     ) -> ExitRule:
-        """Arm a rule on an open position, replacing an armed rule of the same kind."""
+        """Arm a rule on an open position, replacing an armed rule of the same kind.
+
+        ``band_pct`` and ``dwell_s`` override the account's spike buffer for this rule.
+        """
         auto = self.auto
         broker = auto.registry.get(account)
         position = await self._open_position(account, instrument)
@@ -52,6 +64,14 @@ class ExitDesk:
             anchor=last if kind is RuleKind.TRAILING else None,
             trail_value=value if kind is RuleKind.TRAILING else None,
             trail_percent=percent,
+        )
+        base = rule.buffer
+        rule = replace(
+            rule,
+            buffer=SpikeBuffer(
+                base.band_pct if band_pct is None else band_pct,
+                base.dwell_s if dwell_s is None else dwell_s,
+            ),
         )
         async with auto.db.transaction() as tx:
             stored = await auto.rules.insert(tx, rule)

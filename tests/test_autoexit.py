@@ -181,3 +181,20 @@ async def test_a_new_stop_is_not_judged_by_the_price_from_before_it_was_watched(
         await asyncio.sleep(0.3)
         assert len(await alerts.wait_for("exit_triggered")) == 1
         assert await position(service) == 10
+
+
+async def test_a_rule_can_carry_its_own_spike_buffer(tmp_path: Path) -> None:
+    alerts = AlertLog()
+    async with running_service(paper_config(tmp_path), alerts=alerts) as service:
+        paper(service).set_price(INFY, "1500")
+        await buy(service, "/buy INFY 10")
+        await alerts.wait_for("order_filled")
+        [reply] = await handle_text(service.desk, OWNER, "/sl INFY 1450 band=1% dwell=0.2s")
+        assert "buffer 1% / 0.2 s" in reply.html
+        paper(service).set_price(INFY, "1440")  # beyond the trigger, inside the 1% band
+        await asyncio.sleep(0.3)
+        assert await exit_orders(service) == []
+        paper(service).set_price(INFY, "1430")  # beyond the band: the dwell starts
+        await asyncio.sleep(0.25)
+        paper(service).set_price(INFY, "1429")  # still beyond after the dwell: fire
+        await alerts.wait_for("exit_triggered")

@@ -76,6 +76,11 @@ class ExitCommand:
     account: str | None = None
 
 
+# /sl, /tp and /trail may override the account's spike buffer (``core.exits.SpikeBuffer``) for
+# their rule: ``band_pct`` in percent of the trigger (0 to below 10), ``dwell_s`` in seconds
+# (0 to 60). None keeps the account's value (``exit_band_pct``, ``exit_dwell_s``, ``[exits]``).
+
+
 @dataclass(frozen=True, slots=True)
 class StopLossCommand:
     """Set the stop-loss of an open position: a price, or with ``percent`` a % of the entry."""
@@ -84,6 +89,8 @@ class StopLossCommand:
     value: Decimal
     percent: bool = False
     account: str | None = None
+    band_pct: Decimal | None = None  # spike buffer for this rule; None: the account's
+    dwell_s: float | None = None  # likewise, in seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,8 @@ class TargetCommand:
     value: Decimal
     percent: bool = False
     account: str | None = None
+    band_pct: Decimal | None = None  # spike buffer for this rule; None: the account's
+    dwell_s: float | None = None  # likewise, in seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +117,8 @@ class TrailCommand:
     value: Decimal
     percent: bool = False
     account: str | None = None
+    band_pct: Decimal | None = None  # spike buffer for this rule; None: the account's
+    dwell_s: float | None = None  # likewise, in seconds
 
 
 @dataclass(frozen=True, slots=True)

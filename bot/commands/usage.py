@@ -31,6 +31,13 @@ _PLACE_NOTES = (
 )
 
 _RULE_NOTE = "on= picks an account; prices take up to 4 decimals."
+_BUFFER_NOTES = (
+    "band= and dwell= override the account's spike buffer for this rule.",
+    "band=PCT% (0 to below 10%, like 0.1%) is how far past the trigger a price must go;"
+    " dwell=SECONDS (0 to 60, like 2 or 0.5s) is how long it must stay there.",
+    "Options come in any order.",
+)
+_BUFFER_USAGE = "[on=ACCOUNT] [band=PCT%] [dwell=SECONDS]"
 
 _SPECS = (
     CommandSpec(
@@ -125,7 +132,7 @@ _SPECS = (
     ),
     CommandSpec(
         name="sl",
-        usage="/sl SYMBOL PRICE|PCT% [on=ACCOUNT]",
+        usage=f"/sl SYMBOL PRICE|PCT% {_BUFFER_USAGE}",
         summary="Set or move the stop-loss of an open position",
         trades=True,
         example="/sl RELIANCE 2450",
@@ -133,11 +140,12 @@ _SPECS = (
             "PRICE is the stop price (2450.50); PCT% is a percentage of the entry (2%).",
             "It replaces the position's stop-loss, if it has one.",
             _RULE_NOTE,
+            *_BUFFER_NOTES,
         ),
     ),
     CommandSpec(
         name="tp",
-        usage="/tp SYMBOL PRICE|PCT% [on=ACCOUNT]",
+        usage=f"/tp SYMBOL PRICE|PCT% {_BUFFER_USAGE}",
         summary="Set or move the target of an open position",
         trades=True,
         example="/tp INFY 5%",
@@ -145,11 +153,12 @@ _SPECS = (
             "PRICE is the target price (2600); PCT% is a percentage of the entry (5%).",
             "It replaces the position's target, if it has one.",
             _RULE_NOTE,
+            *_BUFFER_NOTES,
         ),
     ),
     CommandSpec(
         name="trail",
-        usage="/trail SYMBOL PCT%|POINTS [on=ACCOUNT]",
+        usage=f"/trail SYMBOL PCT%|POINTS {_BUFFER_USAGE}",
         summary="Set a trailing stop on an open position",
         trades=True,
         example="/trail RELIANCE 1.5%",
@@ -157,6 +166,7 @@ _SPECS = (
             "The stop follows the best price, PCT% (1.5%) or POINTS (a bare number: 15) behind.",
             "It replaces the position's trailing stop, if it has one.",
             _RULE_NOTE,
+            *_BUFFER_NOTES,
         ),
     ),
     CommandSpec(

@@ -70,18 +70,23 @@ def _quantity(token: str, raw: str, usage: str) -> int:
     return int(raw)
 
 
-def _price(token: str, raw: str, usage: str, what: str = "price") -> Decimal:
-    """A positive decimal with at most ``MAX_DECIMALS`` places."""
+def _number(token: str, raw: str, usage: str, what: str, like: str = "2500.50") -> Decimal:
+    """A decimal of zero or more with at most ``MAX_DECIMALS`` places; ``like`` is an example."""
     if raw.startswith("-"):
         raise CommandError(f"{_show(token)}: a {what} cannot be negative", usage)
     if not _NUMBER_RE.fullmatch(raw):
-        raise CommandError(f"{_show(token)} is not a {what}: expected a number like 2500.50", usage)
+        raise CommandError(f"{_show(token)} is not a {what}: expected a number like {like}", usage)
     whole, _, fraction = raw.partition(".")
     if len(fraction) > MAX_DECIMALS:
         raise CommandError(f"{_show(token)} has more than {MAX_DECIMALS} decimal places", usage)
     if len(whole.lstrip("0")) > MAX_INTEGER_DIGITS:
         raise CommandError(f"{_show(token)} is too large a {what}", usage)
-    value = Decimal(raw)
+    return Decimal(raw)
+
+
+def _price(token: str, raw: str, usage: str, what: str = "price") -> Decimal:
+    """A positive decimal with at most ``MAX_DECIMALS`` places."""
+    value = _number(token, raw, usage, what)
     if value <= 0:
         raise CommandError(f"{_show(token)}: a {what} must be greater than zero", usage)
     return value
@@ -99,6 +104,31 @@ def _price_or_percent(token: str, raw: str, usage: str) -> tuple[Decimal, bool]:
     if raw.endswith("%"):
         return _percent(token, raw, usage), True
     return _price(token, raw, usage), False
+
+
+# The spike buffer of one exit rule; the same bounds as ``[exits]`` and an account's overrides.
+MAX_BAND_PCT = Decimal(10)  # exclusive
+MAX_DWELL_S = 60  # inclusive
+
+
+def _band(token: str, raw: str, usage: str) -> Decimal:
+    """``band=0.1%`` -> ``Decimal("0.1")``: a percentage of the trigger, from 0 to below 10."""
+    if not raw.endswith("%"):
+        message = f"{_show(token)}: band= takes a percentage, like band=0.1%"
+        raise CommandError(message, usage)
+    value = _number(token, raw[:-1], usage, "band percentage", like="0.1%")
+    if value >= MAX_BAND_PCT:
+        raise CommandError(f"{_show(token)}: a band must be below {MAX_BAND_PCT}%", usage)
+    return value
+
+
+def _seconds(token: str, raw: str, usage: str) -> float:
+    """``dwell=2``, ``dwell=2s`` or ``dwell=0.5s``: a number of seconds from 0 to 60."""
+    number = raw[:-1] if raw[-1:] in ("s", "S") else raw
+    value = _number(token, number, usage, "number of seconds", like="2 or 0.5s")
+    if value > MAX_DWELL_S:
+        raise CommandError(f"{_show(token)}: a dwell must be at most {MAX_DWELL_S}s", usage)
+    return float(value)
 
 
 def _account(token: str, raw: str, usage: str) -> str:

@@ -57,6 +57,16 @@ D = Decimal
         ("/trail RELIANCE 1.5%", TrailCommand("RELIANCE", D("1.5"), percent=True)),
         ("/trail RELIANCE 15", TrailCommand("RELIANCE", D(15))),
         ("/trail nse:nifty 0.05 on=ibkr_1", TrailCommand("NSE:NIFTY", D("0.05"), False, "ibkr_1")),
+        (
+            "/sl RELIANCE 2450 band=0.1% dwell=2s",
+            StopLossCommand("RELIANCE", D(2450), band_pct=D("0.1"), dwell_s=2.0),
+        ),
+        (
+            "/tp INFY 5% DWELL=0.5s on=z Band=0%",
+            TargetCommand("INFY", D(5), True, "z", band_pct=D(0), dwell_s=0.5),
+        ),
+        ("/trail X 15 dwell=3", TrailCommand("X", D(15), dwell_s=3.0)),
+        ("/trail X 1.5% band=9.9999%", TrailCommand("X", D("1.5"), True, band_pct=D("9.9999"))),
         ("/exits", ExitsCommand()),
         ("/exits RELIANCE", ExitsCommand("RELIANCE")),
         ("/exits on=zerodha", ExitsCommand(None, "zerodha")),
@@ -91,6 +101,41 @@ def test_absolute_prices_are_not_checked_against_a_side_here() -> None:
     """The parser knows no position: whether 2600 is a sane stop needs its side and entry."""
     assert parse("/sl X 2600") == StopLossCommand("X", D(2600))
     assert parse("/tp X 1") == TargetCommand("X", D(1))
+
+
+def test_the_spike_buffer_bounds_match_the_exits_settings() -> None:
+    """A band from 0 up to but not including 10%; a dwell from 0 to 60 seconds, both included."""
+    assert parse("/sl X 1 band=0%") == StopLossCommand("X", D(1), band_pct=D(0))
+    assert parse("/sl X 1 band=9.9999%") == StopLossCommand("X", D(1), band_pct=D("9.9999"))
+    assert "below 10%" in refused("/sl X 1 band=10%").reason
+    assert parse("/sl X 1 dwell=0") == StopLossCommand("X", D(1), dwell_s=0.0)
+    assert parse("/sl X 1 dwell=60s") == StopLossCommand("X", D(1), dwell_s=60.0)
+    assert "at most 60s" in refused("/sl X 1 dwell=60.0001").reason
+
+
+@pytest.mark.parametrize("token", ["2", "2s", "2S", "2.0s", "02", "2.", "2.0000"])
+def test_a_dwell_is_seconds_with_or_without_an_s(token: str) -> None:
+    assert parse(f"/trail X 1% dwell={token}") == TrailCommand("X", D(1), True, dwell_s=2.0)
+
+
+def test_without_band_or_dwell_the_rule_keeps_the_accounts_buffer() -> None:
+    for text in ("/sl X 2400", "/tp X 5% on=z", "/trail X 15"):
+        command = parse(text)
+        assert isinstance(command, StopLossCommand | TargetCommand | TrailCommand)
+        assert command.band_pct is None and command.dwell_s is None
+
+
+def test_a_bad_value_is_named_before_a_bad_option() -> None:
+    assert "'abc'" in refused("/sl X abc band=10%").reason
+    assert "'0%'" in refused("/trail X 0% dwell=99").reason
+
+
+def test_help_explains_the_spike_buffer_options() -> None:
+    for name in ("sl", "tp", "trail"):
+        assert "[band=PCT%] [dwell=SECONDS]" in COMMANDS[name].usage
+        text = help_text(name)
+        assert "band= and dwell= override the account's spike buffer for this rule" in text
+    assert "band=" not in help_text("exits")
 
 
 def test_help_lists_and_explains_the_exit_commands() -> None:
@@ -137,6 +182,31 @@ def test_help_lists_and_explains_the_exit_commands() -> None:
         ("/trail RELIANCE fifteen", "fifteen"),
         ("/trail RELIANCE trail=1%", "trail=1%"),
         ("/trail RELIANCE 1% product=MIS", "product=MIS"),
+        ("/sl X 2400 band=0.1", "band=0.1"),
+        ("/sl X 2400 band=10%", "band=10%"),
+        ("/sl X 2400 band=12.5%", "band=12.5%"),
+        ("/sl X 2400 band=-0.1%", "band=-0.1%"),
+        ("/sl X 2400 band=%", "band=%"),
+        ("/sl X 2400 band=0.1%%", "band=0.1%%"),
+        ("/sl X 2400 band=1e-1%", "band=1e-1%"),
+        ("/sl X 2400 band=0.00001%", "band=0.00001%"),
+        ("/sl X 2400 band=", "band="),
+        ("/sl X 2400 band=0.1% BAND=0.2%", "BAND=0.2%"),
+        ("/tp X 5% dwell=61", "dwell=61"),
+        ("/tp X 5% dwell=60.0001s", "dwell=60.0001s"),
+        ("/tp X 5% dwell=-1", "dwell=-1"),
+        ("/tp X 5% dwell=2ms", "dwell=2ms"),
+        ("/tp X 5% dwell=2ss", "dwell=2ss"),
+        ("/tp X 5% dwell=s", "dwell=s"),
+        ("/tp X 5% dwell=2%", "dwell=2%"),
+        ("/tp X 5% dwell=inf", "dwell=inf"),
+        ("/tp X 5% dwell=0.00001", "dwell=0.00001"),
+        ("/tp X 5% dwell=1 dwell=2", "dwell=2"),
+        ("/trail X 1% band=0.1% dwell=2 on=z wait=3", "wait=3"),
+        ("/trail X 1% dwell=2 0.1%", "0.1%"),
+        ("/trail X 1% on=z dwell=", "dwell="),
+        ("/exits RELIANCE band=0.1%", "band=0.1%"),
+        ("/exits clear RELIANCE dwell=2", "dwell=2"),
         ("/exits RELI@NCE", "RELI@NCE"),
         ("/exits RELIANCE INFY", "INFY"),
         ("/exits RELIANCE at=z", "at=z"),
@@ -160,6 +230,8 @@ def test_a_bad_exit_command_is_refused_naming_the_bad_token(text: str, bad_token
         ("/tp RELIANCE", "PRICE|PCT%"),
         ("/trail", "SYMBOL"),
         ("/trail RELIANCE", "PCT%|POINTS"),
+        ("/trail RELIANCE dwell=2", "PCT%|POINTS"),
+        ("/sl RELIANCE band=0.1% 2400", "PRICE|PCT%"),
         ("/exits clear", "SYMBOL"),
         ("/exits Clear", "SYMBOL"),
         ("/exits clear on=z", "SYMBOL"),
@@ -202,16 +274,37 @@ def _on(draw: st.DrawFn, account: str | None) -> list[str]:
     return [] if account is None else [f"{draw(_casing('on'))}={account}"]
 
 
+_BAND = st.decimals(min_value=D(0), max_value=D("9.9999"), places=4)
+_DWELL = st.decimals(min_value=D(0), max_value=D(60), places=4)
+
+
 @st.composite
 def _rule_lines(draw: st.DrawFn) -> _Case:
-    """A valid /sl, /tp or /trail line: a price or points, or a percentage; maybe an account."""
+    """A valid /sl, /tp or /trail line: a price or points, or a percentage; maybe an account,
+    a spike band and a dwell (with or without its ``s``), in any order."""
     name = draw(st.sampled_from(sorted(_RULES)))
     symbol = draw(_SYMBOL)
     percent = draw(st.booleans())
     value = draw(_PERCENT if percent else _price())
     account = draw(st.none() | _ACCOUNT)
-    parts = [draw(_casing(symbol)), f"{value:f}%" if percent else f"{value:f}", *_on(draw, account)]
-    return _Case(_line(draw, name, parts), _RULES[name](symbol.upper(), value, percent, account))
+    band = draw(st.none() | _BAND)
+    dwell = draw(st.none() | _DWELL)
+    options = _on(draw, account)
+    if band is not None:
+        options.append(f"{draw(_casing('band'))}={band:f}%")
+    if dwell is not None:
+        options.append(f"{draw(_casing('dwell'))}={dwell:f}{draw(st.sampled_from(['', 's', 'S']))}")
+    options = draw(st.permutations(options))
+    parts = [draw(_casing(symbol)), f"{value:f}%" if percent else f"{value:f}", *options]
+    expected = _RULES[name](
+        symbol.upper(),
+        value,
+        percent,
+        account,
+        band_pct=band,
+        dwell_s=None if dwell is None else float(dwell),
+    )
+    return _Case(_line(draw, name, parts), expected)
 
 
 @st.composite
