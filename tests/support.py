@@ -27,8 +27,13 @@ FAST_EXITS = AutoExitSettings(
 )
 
 
-def paper_config(tmp_path: Path, **settings: Any) -> AppConfig:
-    """One paper account named ``paper`` on NSE, its state in ``tmp_path``."""
+def paper_config(
+    tmp_path: Path, *, telegram: dict[str, str] | None = None, **settings: Any
+) -> AppConfig:
+    """One paper account named ``paper`` on NSE, its state in ``tmp_path``.
+
+    ``telegram`` adds a ``[telegram]`` section (keys as in the file, values as strings).
+    """
     account = {
         "name": "paper",
         "broker": "paper",
@@ -41,13 +46,13 @@ def paper_config(tmp_path: Path, **settings: Any) -> AppConfig:
         "state_file": str(tmp_path / "paper-state.json"),
         **settings,
     }
-    return load_config(
-        None,
-        environ={
-            "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
-            "POCKETDESK_ACCOUNTS": _json([account]),
-        },
-    )
+    environ = {
+        "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
+        "POCKETDESK_ACCOUNTS": _json([account]),
+    }
+    for key, value in (telegram or {}).items():
+        environ[f"POCKETDESK_TELEGRAM__{key.upper()}"] = value
+    return load_config(None, environ=environ)
 
 
 def _json(value: object) -> str:
