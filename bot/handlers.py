@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from bot.choices import PendingChoices
 from bot.commands import (
     COMMANDS,
     AccountsCommand,
@@ -31,8 +32,15 @@ from bot.commands import (
     parse,
 )
 from bot.render import (
+    CANCEL_PREFIX,
+    CHOOSE_PREFIX,
     CONFIRM_PREFIX,
     DISMISS_PREFIX,
+    EXIT_PREFIX,
+    EXITS_HINT_PREFIX,
+    MODIFY_PREFIX,
+    REFRESH_ORDERS,
+    REFRESH_POSITIONS,
     render_accounts,
     render_error,
     render_orders,
@@ -43,12 +51,16 @@ from bot.render import (
     render_ticket,
 )
 from bot.render_exits import render_cleared, render_rule_set, render_rules
-from bot.replies import Reply, esc
+from bot.replies import Button, Reply, esc
 from core.desk import Desk, OrderInput
 from core.errors import PocketdeskError
 from core.exits import RuleKind
+from core.models import InstrumentId
+from core.resolve import AmbiguousAccount
 
 log = logging.getLogger(__name__)
+
+CHOICES = PendingChoices()  # commands waiting for an account to be picked
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +79,8 @@ async def handle_text(desk: Desk, user: UserContext, text: str) -> list[Reply]:
         return await _dispatch(desk, user, command)
     except CommandError as exc:
         return [render_error(str(exc))]
+    except AmbiguousAccount as exc:
+        return [_account_picker(user, text, exc)]
     except PocketdeskError as exc:
         return [render_error(str(exc))]
     except Exception:
@@ -74,25 +88,67 @@ async def handle_text(desk: Desk, user: UserContext, text: str) -> list[Reply]:
         return [render_error("Something went wrong; nothing was done. The log has details.")]
 
 
+def _account_picker(user: UserContext, text: str, exc: AmbiguousAccount) -> Reply:
+    choice = CHOICES.add(user.user_id, text)
+    rows = tuple((Button(name, f"{CHOOSE_PREFIX}{choice}:{name}"),) for name in exc.accounts)
+    return Reply(f"Which account? {esc(str(exc))}", rows)
+
+
 async def handle_button(desk: Desk, user: UserContext, data: str) -> list[Reply]:
-    """Run one button press (Confirm / Cancel of a ticket)."""
+    """Run one button press: tickets, the account picker, position and order buttons."""
     try:
-        if data.startswith(CONFIRM_PREFIX):
-            ticket_id = data[len(CONFIRM_PREFIX) :]
-            if not user.can_trade:
-                return [render_error("Only an owner can confirm orders. Nothing was done.")]
-            result = await desk.confirm(ticket_id, user.user_id)
-            return [render_result(result, ticket_id)]
-        if data.startswith(DISMISS_PREFIX):
-            ticket_id = data[len(DISMISS_PREFIX) :]
-            await desk.dismiss(ticket_id, user.user_id)
-            return [Reply("Cancelled. Nothing was sent.", ticket=ticket_id, edit=True)]
-        return [render_error("This button is not known. Nothing was done.")]
+        return await _press(desk, user, data)
     except PocketdeskError as exc:
         return [render_error(str(exc))]
     except Exception:
         log.exception("button failed: %r", data)
         return [render_error("Something went wrong; nothing more was done. The log has details.")]
+
+
+async def _press(desk: Desk, user: UserContext, data: str) -> list[Reply]:
+    if data == REFRESH_POSITIONS:
+        return [render_positions(await desk.positions(), edit=True)]
+    if data == REFRESH_ORDERS:
+        return [render_orders(await desk.orders(), edit=True)]
+    if data.startswith(EXITS_HINT_PREFIX):
+        account, symbol = data[len(EXITS_HINT_PREFIX) :].split(":", 1)
+        rules = await desk.exit_rules().list_rules(account, InstrumentId.parse(symbol))
+        hint = (
+            f"Set exits on {symbol}: /sl {symbol} PRICE|PCT%  /tp {symbol} PRICE|PCT%  "
+            f"/trail {symbol} PCT%|POINTS  (add on={account})"
+        )
+        return [Reply(esc(hint)), render_rules(rules)]
+    if data.startswith(MODIFY_PREFIX):
+        ref = data[len(MODIFY_PREFIX) :][-6:]
+        return [Reply(esc(f"Send /modify {ref} price=PRICE [qty=QTY] [trigger=PRICE]"))]
+    if data.startswith(CHOOSE_PREFIX):
+        choice, _, account = data[len(CHOOSE_PREFIX) :].partition(":")
+        text = CHOICES.take(choice, user.user_id)
+        if text is None:
+            return [render_error("This choice has expired. Send the command again.")]
+        return await handle_text(desk, user, f"{text} on={account}")
+    if not user.can_trade:
+        return [render_error("Only an owner can do that. Nothing was done.")]
+    if data.startswith(EXIT_PREFIX):
+        account, symbol = data[len(EXIT_PREFIX) :].split(":", 1)
+        return [render_ticket(await desk.preview_exit(user.user_id, user.chat_id, symbol, account))]
+    if data.startswith(CANCEL_PREFIX):
+        ticket = await desk.preview_cancel(user.user_id, user.chat_id, data[len(CANCEL_PREFIX) :])
+        return [render_ticket(ticket)]
+    return await _decide(desk, user, data)
+
+
+async def _decide(desk: Desk, user: UserContext, data: str) -> list[Reply]:
+    """Confirm or cancel a ticket."""
+    if data.startswith(CONFIRM_PREFIX):
+        ticket_id = data[len(CONFIRM_PREFIX) :]
+        result = await desk.confirm(ticket_id, user.user_id)
+        return [render_result(result, ticket_id)]
+    if data.startswith(DISMISS_PREFIX):
+        ticket_id = data[len(DISMISS_PREFIX) :]
+        await desk.dismiss(ticket_id, user.user_id)
+        return [Reply("Cancelled. Nothing was sent.", ticket=ticket_id, edit=True)]
+    return [render_error("This button is not known. Nothing was done.")]
 
 
 _RULE_KINDS = {
@@ -103,7 +159,7 @@ _RULE_KINDS = {
 
 
 async def _set_exit(desk: Desk, command: StopLossCommand | TargetCommand | TrailCommand) -> Reply:
-    broker, instrument = desk.resolve(command.symbol, command.account)
+    broker, instrument = await desk.resolve(command.symbol, command.account)
     rule = await desk.exit_rules().set_rule(
         broker.account,
         instrument,
@@ -119,7 +175,7 @@ async def _set_exit(desk: Desk, command: StopLossCommand | TargetCommand | Trail
 async def _list_exits(desk: Desk, command: ExitsCommand) -> Reply:
     account = instrument = None
     if command.symbol is not None:
-        broker, instrument = desk.resolve(command.symbol, command.account)
+        broker, instrument = await desk.resolve(command.symbol, command.account)
         account = broker.account
     elif command.account is not None:
         account = desk.registry.get(command.account).account
@@ -146,7 +202,7 @@ async def _dispatch(desk: Desk, user: UserContext, command: Command) -> list[Rep
     if isinstance(command, StopLossCommand | TargetCommand | TrailCommand):
         return [await _set_exit(desk, command)]
     if isinstance(command, ExitsCommand):
-        broker, instrument = desk.resolve(command.symbol or "", command.account)
+        broker, instrument = await desk.resolve(command.symbol or "", command.account)
         cleared = await desk.exit_rules().clear_rules(broker.account, instrument)
         return [render_cleared(cleared, str(instrument))]
     if isinstance(command, PlaceCommand):

@@ -12,6 +12,23 @@ from core.models import Order, OrderRequest, OrderStatus, OrderType, Quote
 
 CONFIRM_PREFIX = "cf:"
 DISMISS_PREFIX = "cx:"
+CHOOSE_PREFIX = "ac:"  # ac:<choice id>:<account>
+EXIT_PREFIX = "px:"  # px:<account>:<instrument>
+EXITS_HINT_PREFIX = "ps:"  # ps:<account>:<instrument>
+CANCEL_PREFIX = "oc:"  # oc:<client order id>
+MODIFY_PREFIX = "om:"  # om:<client order id>
+REFRESH_POSITIONS = "pr"
+REFRESH_ORDERS = "or"
+MAX_BUTTON_DATA = 64  # bytes, Telegram's limit
+
+
+def _button(label: str, data: str) -> Button | None:
+    return Button(label, data) if len(data.encode()) <= MAX_BUTTON_DATA else None
+
+
+def _row(*buttons: Button | None) -> tuple[Button, ...]:
+    return tuple(b for b in buttons if b is not None)
+
 
 _SYMBOLS = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£"}
 
@@ -151,20 +168,33 @@ def status_text(order: Order) -> str:
     return status.value.lower().replace("_", " ")
 
 
-def render_orders(orders: list[Order]) -> Reply:
+def render_orders(orders: list[Order], edit: bool = False) -> Reply:
+    """The order book; each working order gets Cancel and Modify buttons."""
     if not orders:
-        return Reply("No orders yet.")
+        return Reply("No orders yet.", edit=edit)
     lines = ["<b>Orders</b>"]
+    rows: list[tuple[Button, ...]] = []
     for order in orders:
+        ref = short_id(order)
         lines.append(
-            f"<code>{esc(short_id(order))}</code> {esc(order.account)} "
+            f"<code>{esc(ref)}</code> {esc(order.account)} "
             f"{esc(describe_request(order.request))} — {esc(status_text(order))}"
         )
-    return Reply("\n".join(lines))
+        if order.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
+            row = _row(
+                _button(f"Cancel {ref}", CANCEL_PREFIX + order.client_order_id),
+                _button(f"Modify {ref}", MODIFY_PREFIX + order.client_order_id),
+            )
+            if row:
+                rows.append(row)
+    rows.append((Button("Refresh", REFRESH_ORDERS),))
+    return Reply("\n".join(lines), tuple(rows), edit=edit)
 
 
-def render_positions(groups: list[AccountPositions]) -> Reply:
+def render_positions(groups: list[AccountPositions], edit: bool = False) -> Reply:
+    """Positions with P&L; each open one gets Exit and SL/TP buttons."""
     lines = ["<b>Positions</b>"]
+    rows: list[tuple[Button, ...]] = []
     any_shown = False
     for group in groups:
         if group.error:
@@ -179,6 +209,13 @@ def render_positions(groups: list[AccountPositions]) -> Reply:
                     f"{money(p.realised_pnl, p.currency)}"
                 )
                 continue
+            key = f"{p.account}:{p.instrument}"
+            row = _row(
+                _button(f"Exit {p.instrument.symbol}", EXIT_PREFIX + key),
+                _button(f"SL/TP {p.instrument.symbol}", EXITS_HINT_PREFIX + key),
+            )
+            if row:
+                rows.append(row)
             lines.append(
                 f"{esc(p.account)} <b>{esc(p.instrument)}</b> {p.quantity:+d} @ "
                 f"{price(p.average_price)} ({p.product.value}), last {price(p.last_price)}, "
@@ -187,7 +224,8 @@ def render_positions(groups: list[AccountPositions]) -> Reply:
             )
     if not any_shown:
         lines.append("No positions.")
-    return Reply("\n".join(lines))
+    rows.append((Button("Refresh", REFRESH_POSITIONS),))
+    return Reply("\n".join(lines), tuple(rows), edit=edit)
 
 
 def render_quote(quote: Quote) -> Reply:

@@ -32,6 +32,7 @@ from core.models import (
     Quote,
     Side,
 )
+from core.resolve import AccountResolver
 from core.storage.outbox import OutboxRepository
 from core.tracker import OrderTracker
 
@@ -123,6 +124,7 @@ class Desk:
         self.clock = clock
         self.broker_kinds = broker_kinds
         self.started_at = clock.now()
+        self.resolver = AccountResolver(registry)
         self._exit_rules: ExitDesk | None = None
 
     def attach_exit_rules(self, exit_desk: ExitDesk) -> None:
@@ -136,31 +138,9 @@ class Desk:
 
     # --- resolving what the user named -------------------------------------------------------
 
-    def resolve(self, symbol: str, account: str | None) -> tuple[Broker, InstrumentId]:
+    async def resolve(self, symbol: str, account: str | None) -> tuple[Broker, InstrumentId]:
         """The account to use and the full instrument id for a symbol as typed."""
-        if account is not None:
-            broker = self.registry.get(account)
-        else:
-            broker = self._default_account(symbol)
-        try:
-            instrument = InstrumentId.parse(symbol, broker.default_exchange)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        return broker, instrument
-
-    def _default_account(self, symbol: str) -> Broker:
-        names = self.registry.names()
-        if not names:
-            raise UserError("no accounts are configured")
-        if ":" in symbol:
-            exchange = symbol.split(":", 1)[0].upper()
-            for name in names:
-                if self.registry.get(name).default_exchange == exchange:
-                    return self.registry.get(name)
-            for name in names:
-                if exchange in self.registry.get(name).capabilities.exchanges:
-                    return self.registry.get(name)
-        return self.registry.get(names[0])
+        return await self.resolver.resolve(symbol, account)
 
     async def _find_order(self, ref: str) -> Order:
         found = await self.tracker.find(ref.strip())
@@ -174,7 +154,7 @@ class Desk:
 
     async def preview_order(self, user_id: int, chat_id: int, order: OrderInput) -> Ticket:
         """Check an order and store its confirmation; nothing is sent."""
-        broker, instrument_id = self.resolve(order.symbol, order.account)
+        broker, instrument_id = await self.resolve(order.symbol, order.account)
         request = OrderRequest(
             account=broker.account,
             instrument=instrument_id,
@@ -263,7 +243,7 @@ class Desk:
     async def preview_exit(
         self, user_id: int, chat_id: int, symbol: str, account: str | None
     ) -> Ticket:
-        broker, instrument_id = self.resolve(symbol, account)
+        broker, instrument_id = await self.resolve(symbol, account)
         positions = [
             p
             for p in await broker.fetch_positions()
@@ -349,7 +329,7 @@ class Desk:
         return out
 
     async def quote(self, symbol: str, account: str | None = None) -> Quote:
-        broker, instrument_id = self.resolve(symbol, account)
+        broker, instrument_id = await self.resolve(symbol, account)
         try:
             quotes = await broker.fetch_quotes([instrument_id])
         except NotFound:

@@ -28,11 +28,16 @@ FAST_EXITS = AutoExitSettings(
 
 
 def paper_config(
-    tmp_path: Path, *, telegram: dict[str, str] | None = None, **settings: Any
+    tmp_path: Path,
+    *,
+    telegram: dict[str, str] | None = None,
+    more_accounts: tuple[dict[str, Any], ...] = (),
+    **settings: Any,
 ) -> AppConfig:
     """One paper account named ``paper`` on NSE, its state in ``tmp_path``.
 
-    ``telegram`` adds a ``[telegram]`` section (keys as in the file, values as strings).
+    ``telegram`` adds a ``[telegram]`` section (keys as in the file, values as strings);
+    ``more_accounts`` adds account tables after it.
     """
     account = {
         "name": "paper",
@@ -48,7 +53,7 @@ def paper_config(
     }
     environ = {
         "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
-        "POCKETDESK_ACCOUNTS": _json([account]),
+        "POCKETDESK_ACCOUNTS": _json([account, *more_accounts]),
     }
     for key, value in (telegram or {}).items():
         environ[f"POCKETDESK_TELEGRAM__{key.upper()}"] = value

@@ -172,3 +172,15 @@ async def test_an_off_tick_price_is_rounded_on_the_ticket_before_confirming(tmp_
         [sell] = await handle_text(service.desk, OWNER, "/sell RELIANCE 7 @1400.033")
         assert "limit 1,400.00" in to_plain(buy.html)  # a buy never pays more than asked
         assert "limit 1,400.05" in to_plain(sell.html)  # a sell never takes less
+
+
+async def test_a_bare_symbol_goes_to_the_one_account_that_knows_it(tmp_path: Path) -> None:
+    us = {"name": "us", "broker": "paper", "default_exchange": "NASDAQ", "currency": "USD"}
+    config = paper_config(tmp_path, more_accounts=(us,))
+    async with running_service(config) as service:
+        [apple] = await handle_text(service.desk, OWNER, "/buy AAPL 1")
+        assert "NASDAQ:AAPL" in apple.html and "Account: us" in apple.html
+        [reliance] = await handle_text(service.desk, OWNER, "/buy RELIANCE 1")
+        assert "Account: paper" in reliance.html
+        [unknown] = await handle_text(service.desk, OWNER, "/buy NOSUCH 1")
+        assert unknown.error and "no account knows NOSUCH" in unknown.html

@@ -154,9 +154,12 @@ class TelegramFront:
         user = self._user(update)
         for reply in await handle_button(self.desk, user, query.data or ""):
             message = query.message
-            if reply.edit and reply.ticket and message is not None:
-                await self.sender.edit(message.chat.id, message.message_id, reply.html)
-                if reply.order_id:
+            if reply.edit and message is not None:
+                # The pressed message itself changes: a ticket's outcome, a refreshed view.
+                await self.sender.edit(
+                    message.chat.id, message.message_id, reply.html, reply.buttons
+                )
+                if reply.ticket and reply.order_id:
                     await self.store.link_order(reply.ticket, reply.order_id)
             else:
                 await self._show(user.chat_id, reply)
