@@ -76,49 +76,40 @@ class ExitCommand:
     account: str | None = None
 
 
-# /sl, /tp and /trail may override the account's spike buffer (``core.exits.SpikeBuffer``) for
-# their rule: ``band_pct`` in percent of the trigger (0 to below 10), ``dwell_s`` in seconds
-# (0 to 60). None keeps the account's value (``exit_band_pct``, ``exit_dwell_s``, ``[exits]``).
-
-
 @dataclass(frozen=True, slots=True)
-class StopLossCommand:
-    """Set the stop-loss of an open position: a price, or with ``percent`` a % of the entry."""
+class RuleCommand:
+    """What /sl, /tp and /trail share: the position, the level, and the rule's spike buffer.
 
-    symbol: str
-    value: Decimal
-    percent: bool = False
-    account: str | None = None
-    band_pct: Decimal | None = None  # spike buffer for this rule; None: the account's
-    dwell_s: float | None = None  # likewise, in seconds
-
-
-@dataclass(frozen=True, slots=True)
-class TargetCommand:
-    """Set the target of an open position: a price, or with ``percent`` a % of the entry."""
-
-    symbol: str
-    value: Decimal
-    percent: bool = False
-    account: str | None = None
-    band_pct: Decimal | None = None  # spike buffer for this rule; None: the account's
-    dwell_s: float | None = None  # likewise, in seconds
-
-
-@dataclass(frozen=True, slots=True)
-class TrailCommand:
-    """Trail a position's stop behind its best price since.
-
-    The distance is ``value`` percent of that price with ``percent``, else ``value`` points: a
-    price distance, like 15 rupees.
+    ``band_pct`` (percent of the trigger, 0 to below 10) and ``dwell_s`` (seconds, 0 to 60)
+    override the account's buffer (``exit_band_pct``, ``exit_dwell_s``, ``[exits]``) for this
+    rule; None keeps the account's.
     """
 
     symbol: str
     value: Decimal
     percent: bool = False
     account: str | None = None
-    band_pct: Decimal | None = None  # spike buffer for this rule; None: the account's
-    dwell_s: float | None = None  # likewise, in seconds
+    band_pct: Decimal | None = None
+    dwell_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StopLossCommand(RuleCommand):
+    """Set the stop-loss of an open position: a price, or with ``percent`` a % of the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetCommand(RuleCommand):
+    """Set the target of an open position: a price, or with ``percent`` a % of the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrailCommand(RuleCommand):
+    """Trail a position's stop behind its best price since.
+
+    The distance is ``value`` percent of that price with ``percent``, else ``value`` points: a
+    price distance, like 15 rupees.
+    """
 
 
 @dataclass(frozen=True, slots=True)
