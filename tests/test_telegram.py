@@ -269,3 +269,25 @@ async def test_the_token_never_reaches_a_log_line(tmp_path: Path) -> None:
     assert len(texts) > 50  # a whole session at DEBUG, httpx included
     assert any("/bot" in t for t in texts)  # request URLs were logged...
     assert not any(TOKEN in t for t in texts)  # ...without the token
+
+
+async def test_alerts_pending_at_shutdown_are_delivered_after_a_restart(tmp_path: Path) -> None:
+    async with FakeTelegram(TOKEN) as fake:
+        async with desk(tmp_path, fake) as (service, _):
+            fake.go_down()
+            ticket = await service.desk.preview_order(OWNER, OWNER, _order(1))
+            await service.desk.confirm(ticket.confirmation.id, OWNER)
+            await asyncio.sleep(0.2)
+            assert await service.notifier.pending_count() > 0  # type: ignore[union-attr]
+        fake.come_back()
+        start = fake.mark()
+        async with desk(tmp_path, fake) as (service, _):
+            assert await service.settle(10)
+        text = "\n".join(
+            c.params.get("text", "") for c in fake.calls_of("sendMessage") if c.status == 200
+        )
+        later = "\n".join(
+            c.params.get("text", "") for c in fake.calls[start:] if c.method == "sendMessage"
+        )
+        assert "<b>Placed" in later and "<b>Filled" in later
+        assert text.count("<b>Filled") == 1  # once, not once per attempt
