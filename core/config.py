@@ -6,22 +6,20 @@ file), so secrets such as the bot token can stay out of the file. Every mistake 
 TOML, wrong type, unknown key, missing key) raises ``ConfigError`` naming the key path and the
 fix (worded by ``core.config_errors``); no message ever carries a secret's value.
 
-Each ``[[accounts]]`` table has keys of its own (``name``, ``broker``, ``default_exchange``,
-``exit_band_pct``, ``exit_dwell_s``); every other key in it is broker-specific and is collected
-into ``AccountConfig.settings``, which ``validate_accounts`` hands to the broker kind to check.
+The ``[[accounts]]`` tables and their check by each broker kind live in ``core.config_accounts``;
+``AccountConfig`` and ``validate_accounts`` are importable from here as well.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -43,6 +41,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from core.config_accounts import AccountConfig, validate_accounts
 from core.config_errors import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
@@ -53,13 +52,6 @@ from core.config_errors import (
 )
 from core.errors import ConfigError
 
-if TYPE_CHECKING:  # only for the annotation: loading config must not import the domain
-    from core.broker import BrokerRegistry
-
-_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_ACCOUNT_OWN_KEYS = frozenset(
-    {"name", "broker", "default_exchange", "exit_band_pct", "exit_dwell_s"}
-)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -204,73 +196,6 @@ class LoggingConfig(_Section):
         return value.strip().upper() if isinstance(value, str) else value
 
 
-class AccountConfig(BaseModel):
-    """One ``[[accounts]]`` table. Keys that are not pocketdesk's own go to ``settings``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
-    broker: str
-    default_exchange: str | None = None
-    exit_band_pct: Decimal | None = Field(default=None, ge=0, lt=10)
-    exit_dwell_s: float | None = Field(default=None, ge=0, le=60)
-    settings: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _collect_settings(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        explicit = data.get("settings", {})
-        if not isinstance(explicit, Mapping):
-            return data  # let the field validation name accounts[i].settings
-        loose = {k: v for k, v in data.items() if k not in _ACCOUNT_OWN_KEYS and k != "settings"}
-        clash = sorted(set(explicit) & set(loose))
-        if clash:
-            raise ValueError(
-                f"key {clash[0]!r} is given both in the account table and in its settings "
-                "sub-table; keep one"
-            )
-        own = {k: v for k, v in data.items() if k in _ACCOUNT_OWN_KEYS}
-        return {**own, "settings": {**explicit, **loose}}
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not _ACCOUNT_NAME.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not a valid account name; use 1-32 letters, digits, '-' or '_'"
-            )
-        return value
-
-    @field_validator("broker")
-    @classmethod
-    def _valid_broker(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError('must name a broker, e.g. broker = "paper"')
-        return value.strip()
-
-    @field_validator("default_exchange")
-    @classmethod
-    def _exchange_code(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError('must be an exchange code such as "NSE", or be left out')
-        return value.strip().upper() if value is not None else None
-
-    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
-        # The settings are opaque to core and may hold broker secrets: show the keys only.
-        for name, value in super().__repr_args__():
-            yield name, (_MaskedValues(value) if name == "settings" else value)
-
-
-class _MaskedValues:
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self._keys = list(settings)
-
-    def __repr__(self) -> str:
-        return "{" + ", ".join(f"{key!r}: '***'" for key in self._keys) + "}"
-
-
 @dataclass(frozen=True, slots=True)
 class _Load:
     file_data: Mapping[str, Any]
@@ -359,6 +284,16 @@ class AppConfig(BaseSettings):
             _FileSource(settings_cls, load.file_data),
         )
 
+    @classmethod
+    def describe(cls, error: ErrorDetails, base: str, from_env: Mapping[str, Any]) -> str:
+        """One line for one pydantic error under ``base`` (see ``config_errors.describe_error``).
+
+        Unknown keys are matched against this configuration's top-level keys and sections.
+        """
+        return describe_error(
+            error, base, from_env, top_level=cls.model_fields, sections=_SECTION_MODELS
+        )
+
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> AppConfig:
     """Read the TOML file at ``path`` (defaults only when None), apply the environment, check all.
@@ -405,36 +340,6 @@ def demo_config(workdir: Path) -> AppConfig:
     return _build(data, {}, "demo configuration")
 
 
-def validate_accounts(
-    config: AppConfig, registry: BrokerRegistry
-) -> list[tuple[AccountConfig, Mapping[str, Any]]]:
-    """Check each account's settings with its broker kind; return (account, validated settings).
-
-    A broker kind reports a bad setting as ``ConfigError("key: what is wrong")``; it is re-raised
-    as ``accounts[i] (NAME).key: ...`` so the message names the full key.
-    """
-    result: list[tuple[AccountConfig, Mapping[str, Any]]] = []
-    for index, account in enumerate(config.accounts):
-        where = f"accounts[{index}] ({account.name})"
-        if account.broker not in registry.kinds:
-            known = ", ".join(sorted(registry.kinds)) or "none"
-            raise ConfigError(
-                f"{where}.broker: unknown broker {account.broker!r}; known brokers: {known}"
-            )
-        problem = ""
-        try:
-            settings = registry.kind(account.broker).validate_settings(account.settings)
-        except ConfigError as err:
-            problem = f"{where}.{err}"
-        except ValidationError as err:
-            problem = "; ".join(_describe(e, where, {}) for e in err.errors())
-        if problem:
-            # Raised outside the except block so no chained error can carry a setting's value.
-            raise ConfigError(problem)
-        result.append((account, settings))
-    return result
-
-
 def _build(data: Mapping[str, Any], environ: Mapping[str, str], origin: str) -> AppConfig:
     token = _LOAD.set(_Load(file_data=data, environ=environ))
     problem: str | None = None
@@ -462,13 +367,6 @@ _SECTION_MODELS: dict[str, type[BaseModel]] = {
     "sync": SyncConfig,
     "logging": LoggingConfig,
 }
-
-
-def _describe(error: ErrorDetails, base: str, from_env: Mapping[str, Any]) -> str:
-    """``describe_error`` with this configuration's keys as the ones unknown keys are matched to."""
-    return describe_error(
-        error, base, from_env, top_level=AppConfig.model_fields, sections=_SECTION_MODELS
-    )
 
 
 __all__ = [

@@ -1,29 +1,29 @@
 """``PaperBroker``: the simulated exchange behind the ``core.broker.Broker`` protocol.
 
 The exchange (``exchange.py``) is synchronous; this module adds what a real adapter has around
-it: a background price feed with heartbeats, push streams with fan-out, an answer delay for writes,
-injectable faults (``faults.py``), clean start and stop. Everything runs on the event loop thread.
+it: a background price feed with heartbeats, push streams with fan-out (``streams.py``), an answer
+delay for writes, injectable faults (``faults.py``), clean start and stop. Everything runs on the
+event loop thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Generic, TypeVar
 
 from brokers.paper.config import PaperSettings
 from brokers.paper.exchange import PaperExchange
 from brokers.paper.faults import FailedStream, PaperFaults
 from brokers.paper.instruments import InstrumentMaster, bundled_instruments
 from brokers.paper.state import StateFile
+from brokers.paper.streams import FanOut, Subscription
 from brokers.paper.ticks import PriceUpdate, make_feed
 from core.broker import Capabilities, OrderUpdate, RateLimit
 from core.clock import Clock, SystemClock
-from core.errors import BrokerError, ConfigError
+from core.errors import ConfigError
 from core.models import (
     Balance,
     Fill,
@@ -41,111 +41,12 @@ from core.models import (
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 # A subscriber that stops reading ticks loses the oldest ones rather than growing without bound;
 # order updates are never dropped, since a lost fill would corrupt the position.
 TICK_QUEUE_LIMIT = 10_000
 CLOSE_TIMEOUT_S = 5.0
 # Margins are 20 % of prices with two decimals; reports show whole cents.
 _CENT = Decimal("0.01")
-
-
-class Subscription(Generic[T]):
-    """One subscriber's queue, read as an async iterator that ends when the broker closes."""
-
-    def __init__(self, hub: FanOut[T], accept: Callable[[T], bool] | None, limit: int) -> None:
-        self._hub = hub
-        self._accept = accept
-        self._limit = limit
-        # None marks the end of the stream; the items themselves are never None.
-        self._queue: asyncio.Queue[T | None] = asyncio.Queue()
-        self._done = False
-        self._error: BrokerError | None = None
-
-    def __aiter__(self) -> Subscription[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        if self._error is None and not self._done:
-            item = await self._queue.get()
-            if item is not None:
-                return item
-        # Ended, or failed (``end`` queues a None to wake a waiting reader).
-        error, self._error = self._error, None
-        self._finish()
-        if error is not None:
-            raise error
-        raise StopAsyncIteration
-
-    async def aclose(self) -> None:
-        """Stop receiving; the hub forgets this subscriber at once."""
-        self._finish()
-
-    def offer(self, item: T) -> None:
-        """Queue an item if this subscriber wants it."""
-        if self._done or (self._accept is not None and not self._accept(item)):
-            return
-        if self._limit and self._queue.qsize() >= self._limit:
-            self._queue.get_nowait()
-        self._queue.put_nowait(item)
-
-    def end(self, error: BrokerError | None = None) -> None:
-        """End the stream after the items already queued; with an error, raise it at once."""
-        self._error = error
-        self._queue.put_nowait(None)
-
-    def discard_queued(self) -> None:
-        """Throw away the items not read yet."""
-        while not self._queue.empty():
-            self._queue.get_nowait()
-
-    def _finish(self) -> None:
-        self._done = True
-        self._hub.discard(self)
-
-
-class FanOut(Generic[T]):
-    """Delivers every published item to every subscriber, each through its own queue.
-
-    Subscribers are held weakly, so an iterator dropped without ``aclose`` also goes away.
-    """
-
-    def __init__(self, limit: int = 0) -> None:
-        self._limit = limit
-        self._subscribers: weakref.WeakSet[Subscription[T]] = weakref.WeakSet()
-
-    def subscribe(self, accept: Callable[[T], bool] | None = None) -> Subscription[T]:
-        """A new subscriber, receiving from now on (not when it is first iterated)."""
-        subscription = Subscription(self, accept, self._limit)
-        self._subscribers.add(subscription)
-        return subscription
-
-    def publish(self, item: T) -> None:
-        """Give the item to every current subscriber."""
-        for subscription in list(self._subscribers):
-            subscription.offer(item)
-
-    def end_all(self, error: Callable[[], BrokerError] | None = None) -> None:
-        """End every current stream, or make each raise a fresh ``error()`` on its next read.
-
-        Later subscribers start afresh.
-        """
-        for subscription in list(self._subscribers):
-            subscription.end(error() if error is not None else None)
-            self._subscribers.discard(subscription)
-
-    def discard_queued(self) -> None:
-        """Throw away what no subscriber has read yet."""
-        for subscription in list(self._subscribers):
-            subscription.discard_queued()
-
-    def discard(self, subscription: Subscription[T]) -> None:
-        """Forget one subscriber."""
-        self._subscribers.discard(subscription)
-
-    def __len__(self) -> int:
-        return len(self._subscribers)
 
 
 class PaperBroker:
@@ -401,3 +302,6 @@ class PaperBroker:
         error = task.exception()
         if error is not None:
             log.error("paper[%s]: the price feed failed", self._account, exc_info=error)
+
+
+__all__ = ["FanOut", "PaperBroker", "Subscription"]

@@ -1,0 +1,129 @@
+"""The ``[[accounts]]`` tables of the configuration, and their check by each broker kind.
+
+Each ``[[accounts]]`` table has keys of its own (``name``, ``broker``, ``default_exchange``,
+``exit_band_pct``, ``exit_dwell_s``); every other key in it is broker-specific and is collected
+into ``AccountConfig.settings``, which ``validate_accounts`` hands to the broker kind to check.
+
+``core.config`` imports this module (``AppConfig.accounts`` is a list of ``AccountConfig``) and
+re-exports both names, so this module imports ``core.config`` for annotations only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.errors import ConfigError
+
+if TYPE_CHECKING:  # only for the annotations: loading config must not import the domain
+    from core.broker import BrokerRegistry
+    from core.config import AppConfig
+
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_ACCOUNT_OWN_KEYS = frozenset(
+    {"name", "broker", "default_exchange", "exit_band_pct", "exit_dwell_s"}
+)
+
+
+class AccountConfig(BaseModel):
+    """One ``[[accounts]]`` table. Keys that are not pocketdesk's own go to ``settings``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    broker: str
+    default_exchange: str | None = None
+    exit_band_pct: Decimal | None = Field(default=None, ge=0, lt=10)
+    exit_dwell_s: float | None = Field(default=None, ge=0, le=60)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_settings(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        explicit = data.get("settings", {})
+        if not isinstance(explicit, Mapping):
+            return data  # let the field validation name accounts[i].settings
+        loose = {k: v for k, v in data.items() if k not in _ACCOUNT_OWN_KEYS and k != "settings"}
+        clash = sorted(set(explicit) & set(loose))
+        if clash:
+            raise ValueError(
+                f"key {clash[0]!r} is given both in the account table and in its settings "
+                "sub-table; keep one"
+            )
+        own = {k: v for k, v in data.items() if k in _ACCOUNT_OWN_KEYS}
+        return {**own, "settings": {**explicit, **loose}}
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _ACCOUNT_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a valid account name; use 1-32 letters, digits, '-' or '_'"
+            )
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _valid_broker(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError('must name a broker, e.g. broker = "paper"')
+        return value.strip()
+
+    @field_validator("default_exchange")
+    @classmethod
+    def _exchange_code(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError('must be an exchange code such as "NSE", or be left out')
+        return value.strip().upper() if value is not None else None
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        # The settings are opaque to core and may hold broker secrets: show the keys only.
+        for name, value in super().__repr_args__():
+            yield name, (_MaskedValues(value) if name == "settings" else value)
+
+
+class _MaskedValues:
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self._keys = list(settings)
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{key!r}: '***'" for key in self._keys) + "}"
+
+
+def validate_accounts(
+    config: AppConfig, registry: BrokerRegistry
+) -> list[tuple[AccountConfig, Mapping[str, Any]]]:
+    """Check each account's settings with its broker kind; return (account, validated settings).
+
+    A broker kind reports a bad setting as ``ConfigError("key: what is wrong")``; it is re-raised
+    as ``accounts[i] (NAME).key: ...`` so the message names the full key.
+    """
+    result: list[tuple[AccountConfig, Mapping[str, Any]]] = []
+    for index, account in enumerate(config.accounts):
+        where = f"accounts[{index}] ({account.name})"
+        if account.broker not in registry.kinds:
+            known = ", ".join(sorted(registry.kinds)) or "none"
+            raise ConfigError(
+                f"{where}.broker: unknown broker {account.broker!r}; known brokers: {known}"
+            )
+        problem = ""
+        try:
+            settings = registry.kind(account.broker).validate_settings(account.settings)
+        except ConfigError as err:
+            problem = f"{where}.{err}"
+        except ValidationError as err:
+            problem = "; ".join(config.describe(e, where, {}) for e in err.errors())
+        if problem:
+            # Raised outside the except block so no chained error can carry a setting's value.
+            raise ConfigError(problem)
+        result.append((account, settings))
+    return result
+
+
+__all__ = ["AccountConfig", "validate_accounts"]
