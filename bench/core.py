@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from bench.exits import run_exit_benches
+from bench.harness import percentile
+from bench.telegram import run_telegram_benches
 from bot.commands import parse
 from bot.handlers import UserContext, handle_button, handle_text
 from core.models import InstrumentId, Order, OrderRequest, OrderStatus, Side
@@ -62,7 +64,7 @@ async def bench_confirm_to_broker(count: int = 1000) -> list[Row]:
             await service.settle(10)
     samples.sort()
     p50 = statistics.median(samples)
-    p99 = samples[int(len(samples) * 0.99) - 1]
+    p99 = percentile(samples, 0.99)
     return [
         (f"confirm -> broker p50 ({count} orders)", p50, "ms"),
         (f"confirm -> broker p99 ({count} orders)", p99, "ms"),
@@ -73,4 +75,5 @@ async def run_all() -> list[Row]:
     rows = [bench_parse(), bench_state_machine()]
     rows.extend(await bench_confirm_to_broker())
     rows.extend(await run_exit_benches())
+    rows.extend(await run_telegram_benches())
     return rows

@@ -16,7 +16,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.harness import ACCOUNT, TICK, Row, TimedPaperBroker, round_to_tick, timed_kind
+from bench.harness import (
+    ACCOUNT,
+    TICK,
+    Row,
+    TimedPaperBroker,
+    percentile,
+    round_to_tick,
+    timed_kind,
+)
 from bench.monitor import bench_memory, bench_monitor_ticks
 from brokers.paper.instruments import bundled_instruments
 from core.autoexit import AutoExitSettings
@@ -29,11 +37,6 @@ from core.sync import SyncSettings
 from tests.support import paper_config, running_service
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, int(len(ordered) * fraction + 0.5) - 1))]
 
 
 async def _until(
@@ -154,7 +157,7 @@ async def bench_tick_to_order(rounds: int = 9, load_rate: float = 50_000) -> lis
             unexpected = len(broker.sells) - len(samples)
             await service.settle(10)
     p50 = statistics.median(samples)
-    p99 = _percentile(samples, 0.99)
+    p99 = percentile(samples, 0.99)
     return [
         (f"tick -> create_order p50 ({len(samples)} exits)", p50, "ms"),
         (f"tick -> create_order p99 ({len(samples)} exits)", p99, "ms"),
@@ -299,7 +302,3 @@ async def run_exit_benches() -> list[Row]:
     rows.extend(await bench_stall_to_polling())
     rows.extend(await bench_memory())
     return rows
-
-
-# ``bench/telegram.py`` imports the timed broker (and ``_percentile``) from here.
-__all__ = ["TimedPaperBroker", "run_exit_benches", "timed_kind"]

@@ -56,3 +56,9 @@ def timed_kind(instruments: InstrumentMaster | None = None) -> BrokerKind:
         )
 
     return BrokerKind(name="paper", factory=factory, validate_settings=validate_settings)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The sample at ``fraction`` (0.99 for p99) of the sorted samples, nearest rank."""
+    ordered = sorted(samples)
+    return ordered[max(0, min(len(ordered) - 1, int(len(ordered) * fraction + 0.5) - 1))]
