@@ -291,3 +291,19 @@ async def test_alerts_pending_at_shutdown_are_delivered_after_a_restart(tmp_path
         )
         assert "<b>Placed" in later and "<b>Filled" in later
         assert text.count("<b>Filled") == 1  # once, not once per attempt
+
+
+async def test_a_429_storm_loses_no_alert_and_keeps_their_order(tmp_path: Path) -> None:
+    async with FakeTelegram(TOKEN) as fake, desk(tmp_path, fake) as (service, _):
+        start = fake.mark()
+        fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", 1, times=5)
+        for n in range(5):
+            ticket = await service.desk.preview_order(OWNER, OWNER, _order(n))
+            await service.desk.confirm(ticket.confirmation.id, OWNER)
+        assert await service.settle(30)
+        sent = [c for c in fake.calls[start:] if c.method == "sendMessage"]
+        assert [c.status for c in sent[:5]] == [429] * 5
+        text = "\n".join(c.params["text"] for c in sent if c.status == 200)
+        filled = [line for line in text.splitlines() if line.startswith("<b>Filled")]
+        quantities = [int(line.split("BUY ")[1].split()[0]) for line in filled]
+        assert quantities == [1, 2, 3, 4, 5]  # all five, in the order they happened
