@@ -112,7 +112,7 @@ class RuleBookkeeping:
             armed.append(f"{spec.kind.label} {trigger:.2f}")
         if not armed:
             return []
-        message = f"armed {', '.join(armed)} for {order.filled_quantity} {order.instrument}"
+        message = f"{', '.join(armed)} for {order.filled_quantity} {order.instrument}"
         return [Event(EventKind.EXIT_ARMED, order.account, {"message": message})]
 
     async def _shrink(self, tx: Tx, order: Order, filled: int) -> None:
