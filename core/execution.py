@@ -163,7 +163,7 @@ class ExecutionService:
             report = await broker.create_order(request, client_order_id)
         except (BrokerRejected, AuthenticationFailed) as exc:
             return await self._settle(client_order_id, OrderEventKind.REJECTED, str(exc))
-        except BrokerUnavailable as exc:
+        except (BrokerUnavailable, OrderDenied) as exc:
             # Certain that nothing reached the broker: the order does not exist there.
             return await self._settle(client_order_id, OrderEventKind.REJECTED, f"not sent: {exc}")
         except Exception as exc:

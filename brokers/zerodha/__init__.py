@@ -1,0 +1,1 @@
+"""Zerodha Kite Connect: the broker adapter for Kite's REST API and WebSocket ticker."""
