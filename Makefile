@@ -3,14 +3,28 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The official Kite client, only as a differential-test oracle. It pins 2019-era autobahn and
+# Twisted, so it lives in its own venv and is only ever run as a subprocess.
+ORACLE_VENV  := .venv-oracle
+ORACLE_PY    := $(ORACLE_VENV)/bin/python
+KITECONNECT  := 5.2.2
+ORACLE_STAMP := $(ORACLE_VENV)/.installed-kiteconnect-$(KITECONNECT)
 
-.PHONY: demo test lint typecheck pytest bench run clean
+.PHONY: demo test lint typecheck pytest bench oracle run clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+$(ORACLE_STAMP):
+	@test -x $(ORACLE_PY) || $(PYTHON) -m venv $(ORACLE_VENV)
+	@$(ORACLE_PY) -m pip install --quiet --upgrade pip
+	@$(ORACLE_PY) -m pip install --quiet 'kiteconnect==$(KITECONNECT)'
+	@touch $(ORACLE_STAMP)
+
+oracle: $(ORACLE_STAMP)
 
 demo: $(STAMP)
 	@$(BIN)/pocketdesk demo
@@ -24,11 +38,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
-	$(BIN)/pytest
+pytest: $(STAMP) $(ORACLE_STAMP)
+	POCKETDESK_KITE_ORACLE=$(CURDIR)/$(ORACLE_PY) $(BIN)/pytest
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+bench: $(STAMP) $(ORACLE_STAMP)
+	POCKETDESK_KITE_ORACLE=$(CURDIR)/$(ORACLE_PY) $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(ORACLE_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.exits import run_exit_benches
 from bench.harness import percentile
+from bench.kite import run_kite_benches
 from bench.telegram import run_telegram_benches
 from bot.commands import parse
 from bot.handlers import UserContext, handle_button, handle_text
@@ -76,4 +77,5 @@ async def run_all() -> list[Row]:
     rows.extend(await bench_confirm_to_broker())
     rows.extend(await run_exit_benches())
     rows.extend(await run_telegram_benches())
+    rows.extend(run_kite_benches())
     return rows

@@ -8,8 +8,6 @@ by finding that id in the broker's order book; nothing here sends the same order
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from dataclasses import replace
 from decimal import Decimal
 
@@ -23,6 +21,7 @@ from core.errors import (
     OrderDenied,
     UserError,
 )
+from core.ids import new_client_order_id
 from core.locks import PositionLocks
 from core.models import (
     Instrument,
@@ -40,22 +39,6 @@ from core.orders import OrderEvent, OrderEventKind
 from core.tracker import IntentHook, OrderTracker
 
 log = logging.getLogger(__name__)
-
-CLIENT_ORDER_ID_LENGTH = 18  # fits Kite's tag (20), FYERS orderTag (30) and IB orderRef
-
-
-CLIENT_ORDER_ID_PREFIX = "pd"
-_OWN_ID = re.compile(rf"^{CLIENT_ORDER_ID_PREFIX}[0-9a-f]{{{CLIENT_ORDER_ID_LENGTH - 2}}}$")
-
-
-def new_client_order_id() -> str:
-    """A random alphanumeric id, generated and stored before the order is sent."""
-    return CLIENT_ORDER_ID_PREFIX + secrets.token_hex((CLIENT_ORDER_ID_LENGTH - 2) // 2)
-
-
-def is_own_client_order_id(value: str) -> bool:
-    """Whether an id has the shape of the ones ``new_client_order_id`` makes."""
-    return bool(_OWN_ID.match(value))
 
 
 class TradingGate:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from core.broker import Broker, BrokerRegistry
 from core.clock import Clock
 from core.events import Event, EventKind
-from core.execution import TradingGate, is_own_client_order_id
+from core.execution import TradingGate
+from core.ids import is_own_client_order_id
 from core.models import Order, OrderReport, OrderStatus
 from core.orders import OrderEvent, OrderEventKind
 from core.tracker import OrderTracker

@@ -16,7 +16,7 @@ from bot.handlers import handle_button, handle_text
 from brokers.paper import PaperBroker, PaperSettings, validate_settings
 from core.broker import BrokerKind
 from core.errors import OutcomeUnknown
-from core.execution import new_client_order_id
+from core.ids import new_client_order_id
 from core.models import InstrumentId, OrderReport, OrderRequest, OrderStatus, Side
 from core.sync import SyncSettings
 from tests.support import AlertLog, paper_config, running_service
