@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from bot.telegram.alerts import TelegramAlerts
 from bot.telegram.front import TelegramFront
 from brokers.paper import KIND as PAPER
+from brokers.zerodha import KIND as ZERODHA
 from core.autoexit import AutoExits, AutoExitSettings
 from core.broker import BrokerKind, BrokerRegistry
 from core.clock import Clock, SystemClock
@@ -37,7 +38,7 @@ from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)
 
-BROKER_KINDS: tuple[BrokerKind, ...] = (PAPER,)
+BROKER_KINDS: tuple[BrokerKind, ...] = (PAPER, ZERODHA)
 
 # Orders whose outcome is still being settled; shutdown waits for these (market orders too).
 _SETTLING = (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN, OrderStatus.PENDING_CANCEL)
@@ -70,9 +71,10 @@ class Service:
                 await broker.connect()
                 self.connected.append(name)
             except Exception as exc:
+                # The loops still start: they retry, alert a dead login, and open the account
+                # once the broker answers (after a new login, say).
                 log.error("account %s could not connect: %s", name, exc)
                 self.gate.close(name, f"could not connect: {exc}")
-                continue
             self.supervisor.start(f"sync:{name}", _bind(self.sync.run_account, name))
             self.supervisor.start(f"order-updates:{name}", _bind(self.sync.run_push, name))
             self.supervisor.start(f"monitor:{name}", self.autoexits.feeds[name].run)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from core.broker import Broker, BrokerRegistry
 from core.clock import Clock
+from core.errors import AuthenticationFailed
 from core.events import Event, EventKind
 from core.execution import TradingGate
 from core.ids import is_own_client_order_id
@@ -32,6 +34,7 @@ class SyncSettings:
     submit_grace_s: float = 30.0  # a PENDING_SUBMIT younger than this is still being sent
     lost_after_misses: int = 3
     lost_after_s: float = 60.0
+    session_check_s: float = 30.0  # an idle account still asks the broker this often
 
 
 class OrderSync:
@@ -51,9 +54,15 @@ class OrderSync:
         self.clock = clock
         self.settings = settings or SyncSettings()
         self.position_checks: list[Callable[[str], Awaitable[None]]] = []
+        self._logged_out: set[str] = set()
+        self._asked_at: dict[str, float] = {}
 
     async def run_account(self, account: str) -> None:
-        """Settle at start-up (retrying until it succeeds), open trading, then poll forever."""
+        """Settle at start-up (retrying until it succeeds), open trading, then poll forever.
+
+        A dead login closes the account for trading with a "log in again" alert (once); the
+        first sync that succeeds afterwards (a new token) opens it again.
+        """
         broker = self.registry.get(account)
         delay = self.settings.poll_interval_s
         while True:
@@ -61,37 +70,80 @@ class OrderSync:
                 await self.sync_once(broker, startup=True)
                 break
             except Exception as exc:
-                self.gate.close(account, f"the start-up sync failed ({exc}); retrying")
-                log.warning("start-up sync of %s failed: %r", account, exc)
+                await self._failed(account, exc, "the start-up sync failed")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
-        self.gate.open(account)
-        log.info("account %s synced; trading open", account)
+        self._reopen(account)
         while True:
             await asyncio.sleep(self.settings.poll_interval_s)
             try:
                 await self.sync_once(broker)
             except Exception as exc:
-                log.warning("order poll of %s failed: %r", account, exc)
+                await self._failed(account, exc, "the order poll failed")
+                continue
+            if not self.gate.is_open(account):
+                self._reopen(account)
+
+    def _reopen(self, account: str) -> None:
+        self.gate.open(account)
+        self._logged_out.discard(account)
+        log.info("account %s synced; trading open", account)
+
+    async def _failed(self, account: str, exc: Exception, what: str) -> None:
+        if isinstance(exc, AuthenticationFailed):
+            self.gate.close(account, f"the broker session has ended ({exc}); log in again")
+            if account not in self._logged_out:
+                self._logged_out.add(account)
+                message = f"{account}: the broker refused the session ({exc}); log in again"
+                await self.tracker.add_alert(
+                    Event(EventKind.TOKEN_EXPIRED, account, {"message": message})
+                )
+            return
+        if what.startswith("the start-up"):
+            self.gate.close(account, f"{what} ({exc}); retrying")
+        log.warning("%s for %s: %r", what, account, exc)
 
     async def run_push(self, account: str) -> None:
-        """Apply the broker's pushed order updates as they arrive."""
+        """Apply the broker's pushed order updates as they arrive; reconnect when they stop.
+
+        A dead login is reported once (as by the poll loop) and retried slowly; the poll loop
+        keeps the orders right meanwhile.
+        """
         broker = self.registry.get(account)
-        async for update in broker.stream_order_updates():
+        delay = 1.0
+        while True:
             try:
-                await self.tracker.apply_report(update.report, update.fill)
-            except Exception:
-                log.exception("could not apply an order update from %s", account)
+                async for update in broker.stream_order_updates():
+                    delay = 1.0
+                    try:
+                        await self.tracker.apply_report(update.report, update.fill)
+                    except Exception:
+                        log.exception("could not apply an order update from %s", account)
+            except AuthenticationFailed as exc:
+                await self._failed(account, exc, "the order-update stream failed")
+                delay = 30.0
+            except Exception as exc:
+                log.warning("order updates of %s stopped: %r", account, exc)
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            delay = min(delay * 2, 60.0)
 
     async def sync_once(self, broker: Broker, startup: bool = False) -> None:
         """Bring the account's in-flight orders, fills and positions up to the broker's view."""
-        await self._sync_orders(broker, startup)
+        asked = await self._sync_orders(broker, startup)
+        now = self.clock.monotonic()
+        if asked or startup:
+            self._asked_at[broker.account] = now
+        elif now - self._asked_at.get(broker.account, now) >= self.settings.session_check_s:
+            # Nothing in flight, so nothing was asked: check that the session still holds.
+            await broker.fetch_balance()
+            self._asked_at[broker.account] = now
         if startup:
             await self.tracker.record_fills(broker.account, await broker.fetch_fills())
         for check in self.position_checks:
             await check(broker.account)
 
-    async def _sync_orders(self, broker: Broker, startup: bool) -> None:
+    async def _sync_orders(self, broker: Broker, startup: bool) -> bool:
+        """Settle in-flight orders; return whether the broker was asked anything."""
         orders = await self.tracker.in_flight(broker.account)
         now = self.clock.now()
         due = [
@@ -102,7 +154,7 @@ class OrderSync:
             or (now - o.created_at).total_seconds() >= self.settings.submit_grace_s
         ]
         if not due and not startup:
-            return
+            return False
         reports = await broker.fetch_orders()
         by_broker_id = {r.broker_order_id: r for r in reports}
         by_client_id = {r.client_order_id: r for r in reports if r.client_order_id}
@@ -116,6 +168,7 @@ class OrderSync:
                 await self.tracker.apply_report(report)
             else:
                 await self._missed(order)
+        return True
 
     async def _adopt_unrecorded(self, reports: list[OrderReport]) -> None:
         """Orders the broker holds under our client ids that we have no record of.

@@ -103,6 +103,11 @@ class KiteClient:
         """Whether an access token is set (it may still have expired at the server)."""
         return self._access_token is not None
 
+    @property
+    def access_token(self) -> str | None:
+        """The session's token (for the ticker's connection); never log it."""
+        return self._access_token
+
     def set_access_token(self, token: str | None) -> None:
         """Use ``token`` from now on (``None`` forgets it)."""
         self._access_token = token or None
