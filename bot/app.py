@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.telegram.alerts import TelegramAlerts
 from bot.telegram.front import TelegramFront
@@ -31,6 +32,8 @@ from core.locks import PositionLocks
 from core.models import OrderStatus, OrderType
 from core.monitor import MonitorSettings
 from core.notifier import AlertSink, Notifier
+from core.secrets import SecretBox
+from core.sessions import SessionService
 from core.storage import Database
 from core.supervisor import Supervisor
 from core.sync import OrderSync, SyncSettings
@@ -58,12 +61,14 @@ class Service:
     desk: Desk
     sync: OrderSync
     autoexits: AutoExits
+    sessions: SessionService
     supervisor: Supervisor
     notifier: Notifier | None = None
     connected: list[str] = field(default_factory=list)
 
     async def start(self, sink: AlertSink, ready_timeout_s: float = 10.0) -> None:
         """Connect the brokers, start the loops, and wait (bounded) for the start-up sync."""
+        await self.sessions.restore()
         await self.autoexits.load()
         for name in self.registry.names():
             broker = self.registry.get(name)
@@ -187,6 +192,10 @@ async def build_service(
     autoexits = AutoExits(
         db, registry, execution, tracker, locks, clock, exit_settings, buffers=buffers
     )
+    sessions = SessionService(
+        registry, db, SecretBox.load(Path(f"{config.storage.path}.key")), clock
+    )
+    desk.attach_sessions(sessions)
     exit_desk = ExitDesk(autoexits)
     sync.position_checks.append(exit_desk.reconcile_positions)
     desk.attach_exit_rules(exit_desk)
@@ -209,6 +218,7 @@ async def build_service(
         desk=desk,
         sync=sync,
         autoexits=autoexits,
+        sessions=sessions,
         supervisor=Supervisor(on_failure),
     )
 

@@ -37,7 +37,10 @@ class Console:
         self._print(to_plain(reply.html))
         if reply.buttons:
             self._buttons = [button for row in reply.buttons for button in row]
-            labels = "  ".join(f"[{i}] {b.label}" for i, b in enumerate(self._buttons, 1))
+            labels = "  ".join(
+                f"[{i}] {b.label}" + (f": {b.url}" if b.url else "")
+                for i, b in enumerate(self._buttons, 1)
+            )
             self._print(labels)
 
     async def handle_line(self, line: str) -> None:
@@ -56,7 +59,10 @@ class Console:
             return [Reply("There are no buttons to press.")]
         if not 1 <= number <= len(self._buttons):
             return [Reply(f"There is no button {number}; choose 1 to {len(self._buttons)}.")]
-        return await handle_button(self.desk, self.user, self._buttons[number - 1].data)
+        button = self._buttons[number - 1]
+        if button.url:
+            return [Reply(f"Open {button.url} in a browser.")]
+        return await handle_button(self.desk, self.user, button.data)
 
     async def deliver(self, events: list[Event]) -> None:
         """The alert sink: print each alert."""

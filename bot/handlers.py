@@ -19,6 +19,7 @@ from bot.commands import (
     ExitCommand,
     ExitsCommand,
     HelpCommand,
+    LoginCommand,
     ModifyCommand,
     OrdersCommand,
     PlaceCommand,
@@ -158,6 +159,21 @@ _RULE_KINDS = {
 }
 
 
+async def _login(desk: Desk, command: LoginCommand) -> Reply:
+    if command.response is None:
+        url = desk.login_link(command.account)
+        text = (
+            f"Log in to <b>{esc(command.account)}</b> with the button, then send the address "
+            f"your browser lands on: <code>/login {esc(command.account)} ADDRESS</code>"
+        )
+        return Reply(text, ((Button(f"Log in to {command.account}", url=url),),))
+    user_id = await desk.complete_login(command.account, command.response)
+    return Reply(
+        f"Logged in to <b>{esc(command.account)}</b> as {esc(user_id)}. "
+        "Trading opens once the broker's orders and positions are synced."
+    )
+
+
 async def _set_exit(desk: Desk, command: StopLossCommand | TargetCommand | TrailCommand) -> Reply:
     broker, instrument = await desk.resolve(command.symbol, command.account)
     rule = await desk.exit_rules().set_rule(
@@ -199,6 +215,8 @@ async def _dispatch(desk: Desk, user: UserContext, command: Command) -> list[Rep
         return [await _list_exits(desk, command)]
     if not user.can_trade:
         return [render_error("You can view, not trade. Nothing was done.")]
+    if isinstance(command, LoginCommand):
+        return [await _login(desk, command)]
     if isinstance(command, StopLossCommand | TargetCommand | TrailCommand):
         return [await _set_exit(desk, command)]
     if isinstance(command, ExitsCommand):

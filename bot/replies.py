@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True, slots=True)
 class Button:
     label: str
-    data: str  # opaque to the user; at most 64 bytes (Telegram's callback_data limit)
+    data: str = ""  # opaque to the user; at most 64 bytes (Telegram's callback_data limit)
+    url: str | None = None  # a link button instead (a broker's login page)
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,6 +138,23 @@ class Broker(Protocol):
     def stream_order_updates(self) -> AsyncIterator[OrderUpdate]: ...
 
 
+@runtime_checkable
+class LoginCapable(Protocol):
+    """A broker whose sessions come from a daily login in the browser (Kite, FYERS)."""
+
+    def login_url(self) -> str:
+        """The page where the user logs in; the broker then redirects with a request token."""
+        ...
+
+    async def complete_login(self, request_token: str) -> tuple[str, str]:
+        """Trade the request token for a session: (user id, access token); uses it at once."""
+        ...
+
+    def use_access_token(self, token: str | None) -> None:
+        """Use a stored session's token."""
+        ...
+
+
 BrokerFactory = Callable[[str, Mapping[str, Any]], Broker]
 """Builds a broker from an account name and its broker-specific settings (already validated)."""
 

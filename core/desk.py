@@ -33,6 +33,7 @@ from core.models import (
     Side,
 )
 from core.resolve import AccountResolver
+from core.sessions import SessionService
 from core.storage.outbox import OutboxRepository
 from core.tracker import OrderTracker
 
@@ -126,6 +127,22 @@ class Desk:
         self.started_at = clock.now()
         self.resolver = AccountResolver(registry)
         self._exit_rules: ExitDesk | None = None
+        self.sessions: SessionService | None = None
+
+    def attach_sessions(self, sessions: SessionService) -> None:
+        self.sessions = sessions
+
+    def login_link(self, account: str) -> str:
+        """Where to log in to a broker that needs a daily login."""
+        if self.sessions is None:
+            raise UserError("logins are not available")
+        return self.sessions.login_link(self.registry.get(account).account)
+
+    async def complete_login(self, account: str, response: str) -> str:
+        """Finish a login from what the user pasted; the broker's user id."""
+        if self.sessions is None:
+            raise UserError("logins are not available")
+        return await self.sessions.complete(self.registry.get(account).account, response)
 
     def attach_exit_rules(self, exit_desk: ExitDesk) -> None:
         self._exit_rules = exit_desk

@@ -94,7 +94,10 @@ class OrderSync:
             self.gate.close(account, f"the broker session has ended ({exc}); log in again")
             if account not in self._logged_out:
                 self._logged_out.add(account)
-                message = f"{account}: the broker refused the session ({exc}); log in again"
+                message = (
+                    f"{account}: the broker refused the session ({exc}); "
+                    f"log in again with /login {account}"
+                )
                 await self.tracker.add_alert(
                     Event(EventKind.TOKEN_EXPIRED, account, {"message": message})
                 )

@@ -18,6 +18,7 @@ from bot.commands.types import (
     Command,
     ExitCommand,
     HelpCommand,
+    LoginCommand,
     ModifyCommand,
     OrdersCommand,
     PlaceCommand,
@@ -108,6 +109,23 @@ def _quote(tokens: list[str], usage: str) -> QuoteCommand:
 def _exit(tokens: list[str], usage: str) -> ExitCommand:
     _require(tokens, 1, "SYMBOL", usage)
     return ExitCommand(_symbol(tokens[0], usage), _only_account(tokens[1:], usage))
+
+
+_LOGIN_RESPONSE_RE = re.compile(r"[A-Za-z0-9:/?&=._%~+#-]{1,1000}")
+
+
+def _login(tokens: list[str], usage: str) -> LoginCommand:
+    _require(tokens, 1, "ACCOUNT", usage)
+    account = _account(tokens[0], tokens[0], usage)
+    if len(tokens) == 1:
+        return LoginCommand(account)
+    _no_more(tokens[2:], usage)
+    response = tokens[1]
+    if not _LOGIN_RESPONSE_RE.fullmatch(response):
+        raise CommandError(
+            f"{_show(response)} is neither the address you landed on nor a request token", usage
+        )
+    return LoginCommand(account, response)
 
 
 def _cancel(tokens: list[str], usage: str) -> CancelCommand:
@@ -226,5 +244,6 @@ _PARSERS: dict[str, Callable[[list[str], str], Command]] = {
     "modify": _modify,
     "cancel": _cancel,
     "exit": _exit,
+    "login": _login,
     **EXIT_PARSERS,
 }

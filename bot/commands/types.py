@@ -124,6 +124,15 @@ class ExitsCommand:
     clear: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class LoginCommand:
+    """Start a broker login (no ``response``), or finish it with what the broker sent back:
+    the address the browser landed on after logging in, or its bare ``request_token``."""
+
+    account: str
+    response: str | None = None
+
+
 Command: TypeAlias = (
     HelpCommand
     | AccountsCommand
@@ -139,4 +148,5 @@ Command: TypeAlias = (
     | TargetCommand
     | TrailCommand
     | ExitsCommand
+    | LoginCommand
 )

@@ -181,6 +181,18 @@ _SPECS = (
             "clear is always the keyword: list a symbol named CLEAR as /exits NSE:CLEAR.",
         ),
     ),
+    CommandSpec(
+        name="login",
+        usage="/login ACCOUNT [ADDRESS|REQUEST_TOKEN]",
+        summary="Log in to a broker that needs a daily login",
+        trades=True,
+        example="/login zerodha",
+        notes=(
+            "Without more, it answers with the broker's login page.",
+            "After logging in there, send the address your browser landed on (or just its",
+            "request_token) after the account name: /login zerodha https://...",
+        ),
+    ),
 )
 
 COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in _SPECS}

@@ -112,6 +112,19 @@ class ZerodhaBroker:
         await self.streams.close()
         await self.client.aclose()
 
+    # --- daily login ----------------------------------------------------------------------
+
+    def login_url(self) -> str:
+        return self.client.login_url()
+
+    async def complete_login(self, request_token: str) -> tuple[str, str]:
+        session = await self.client.generate_session(request_token)
+        return session.user_id, session.access_token
+
+    def use_access_token(self, token: str | None) -> None:
+        if token:
+            self.client.set_access_token(token)
+
     # --- instruments ------------------------------------------------------------------------
 
     async def fetch_instrument(self, instrument: InstrumentId) -> Instrument:

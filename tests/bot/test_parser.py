@@ -18,6 +18,7 @@ from bot.commands import (
     ExitCommand,
     ExitsCommand,
     HelpCommand,
+    LoginCommand,
     ModifyCommand,
     OrdersCommand,
     PlaceCommand,
@@ -322,7 +323,10 @@ def test_the_command_list_fits_telegram_set_my_commands() -> None:
 def test_only_commands_that_change_orders_or_positions_are_marked_as_trading() -> None:
     trading = {name for name, spec in COMMANDS.items() if spec.trades}
     # /exits lists, but /exits clear removes exit rules: the command as a whole is trading.
-    assert trading == {"buy", "sell", "cancel", "modify", "exit", "sl", "tp", "trail", "exits"}
+    # /login changes which session an account trades with: owners only.
+    assert trading == {
+        "buy", "sell", "cancel", "modify", "exit", "sl", "tp", "trail", "exits", "login"
+    }  # fmt: skip
 
 
 def test_every_example_in_the_help_parses_to_its_command() -> None:
@@ -342,6 +346,7 @@ def test_every_example_in_the_help_parses_to_its_command() -> None:
         "tp": TargetCommand,
         "trail": TrailCommand,
         "exits": ExitsCommand,
+        "login": LoginCommand,
     }
     assert kinds.keys() == COMMANDS.keys()
     for name, spec in COMMANDS.items():
@@ -529,3 +534,13 @@ def _outcome(text: str) -> object:
 @given(_HOSTILE_LINES | _place_lines().map(lambda case: case.text))
 def test_parsing_is_deterministic(text: str) -> None:
     assert _outcome(text) == _outcome(text)
+
+
+def test_login_takes_an_account_and_optionally_what_the_broker_sent_back() -> None:
+    assert parse("/login zerodha") == LoginCommand("zerodha")
+    url = "https://example.com/cb?action=login&type=login&status=success&request_token=AbC12"
+    assert parse(f"/login zerodha {url}") == LoginCommand("zerodha", url)  # case kept
+    assert parse("/login zerodha AbC12xyz") == LoginCommand("zerodha", "AbC12xyz")
+    for bad in ("/login", "/login zerodha a b", "/login bad!name", "/login zerodha <script>"):
+        with pytest.raises(CommandError):
+            parse(bad)

@@ -91,6 +91,8 @@ class FakeKiteTicker:
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.api_key, self.access_token = api_key, access_token
+        # Where the REST fake's current token can be read, so a login there also works here.
+        self.token_source: Callable[[], str] | None = None
         self.heartbeat_s = heartbeat_s
         self.max_connections = max_connections
         self.token_expired = False
@@ -232,10 +234,8 @@ class FakeKiteTicker:
 
     async def _upgrade(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)
-        good = (query.get("api_key"), query.get("access_token")) == (
-            self.api_key,
-            self.access_token,
-        )
+        expected = self.token_source() if self.token_source else self.access_token
+        good = (query.get("api_key"), query.get("access_token")) == (self.api_key, expected)
         status = 101
         if not good or self.token_expired:
             status = 403

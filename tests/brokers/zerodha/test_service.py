@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,22 @@ from tests.test_flows import OWNER, confirm_data
 
 
 @asynccontextmanager
-async def kite_desk(
-    tmp_path: Path, alerts: AlertLog, **settings: Any
-) -> AsyncIterator[tuple[Service, FakeKite, FakeKiteTicker]]:
+async def kite_fakes() -> AsyncIterator[tuple[FakeKite, FakeKiteTicker]]:
+    """Kite's REST API and ticker, sharing one session (a login at REST works on the ticker)."""
     async with FakeKite() as rest, FakeKiteTicker(heartbeat_s=0.1) as ticker:
+        ticker.token_source = lambda: rest.access_token
+        yield rest, ticker
+
+
+@asynccontextmanager
+async def kite_desk(
+    tmp_path: Path,
+    alerts: AlertLog,
+    fakes: tuple[FakeKite, FakeKiteTicker] | None = None,
+    **settings: Any,
+) -> AsyncIterator[tuple[Service, FakeKite, FakeKiteTicker]]:
+    async with AsyncExitStack() as stack:
+        rest, ticker = fakes or await stack.enter_async_context(kite_fakes())
         account = {
             "name": "kite",
             "broker": "zerodha",
@@ -33,8 +47,6 @@ async def kite_desk(
             "ticker_url": ticker.url,
             **settings,
         }
-        import json
-
         config = load_config(
             None,
             environ={
@@ -160,3 +172,48 @@ async def test_a_dead_token_pauses_the_account_with_a_login_alert(tmp_path: Path
         await asyncio.sleep(0.3)
         assert rest.of("POST", "/orders/regular") == []
         assert len(await alerts.wait_for("token_expired")) == 1
+
+
+async def test_login_from_a_pasted_address_opens_trading_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    alerts = AlertLog()
+    async with kite_desk(tmp_path, alerts, access_token=None) as (service, rest, _ticker):
+        await alerts.wait_for("token_expired")  # no session yet: the account is closed
+        assert not service.gate.is_open("kite")
+        [start] = await handle_text(service.desk, OWNER, "/login kite")
+        [[button]] = start.buttons
+        assert button.url is not None and "api_key=fakekey" in button.url
+        pasted = (
+            "https://127.0.0.1/kite/callback?action=login&type=login&status=success"
+            "&request_token=fake-request-token"
+        )
+        [done] = await handle_text(service.desk, OWNER, f"/login kite {pasted}")
+        assert not done.error and "Logged in" in done.html
+        [login] = rest.of("POST", "/session/token")
+        assert (
+            login.form["checksum"]
+            == hashlib.sha256(b"fakekey" + b"fake-request-token" + b"fakesecret").hexdigest()
+        )
+        async with asyncio.timeout(5):
+            while not service.gate.is_open("kite"):
+                await service.tracker.wait_for_change(0.05)
+        await place(service, "/buy INFY 1 @1500")
+        assert len(rest.of("POST", "/orders/regular")) == 1
+        stored = (tmp_path / "desk.db").read_bytes() + (tmp_path / "desk.db-wal").read_bytes()
+        assert rest.access_token.encode() not in stored  # encrypted at rest
+        [bad] = await handle_text(service.desk, OWNER, "/login kite https://x/cb?status=failed")
+        assert bad.error
+
+
+async def test_a_stored_session_is_used_again_after_a_restart(tmp_path: Path) -> None:
+    pasted = "https://127.0.0.1/cb?action=login&status=success&request_token=fake-request-token"
+    async with kite_fakes() as fakes:
+        async with kite_desk(tmp_path, AlertLog(), fakes, access_token=None) as (service, _, _):
+            await handle_text(service.desk, OWNER, f"/login kite {pasted}")
+        alerts = AlertLog()
+        async with kite_desk(tmp_path, alerts, fakes, access_token=None) as (service, rest, _):
+            assert service.gate.is_open("kite")  # the start-up sync opened it: no new login
+            await place(service, "/buy INFY 1 @1500")
+            assert len(rest.of("POST", "/orders/regular")) == 1
+        assert "token_expired" not in alerts.kinds()
