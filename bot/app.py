@@ -244,7 +244,7 @@ async def telegram_service(
     front = TelegramFront(
         config.telegram, service.desk, store, pace_s=pace_s, poll_timeout_s=poll_timeout_s
     )
-    alerts = TelegramAlerts(front.sender, store, front.owner_chats)
+    alerts = TelegramAlerts(front.sender, store, front.owner_chats, service.desk.login_link)
     try:
         await front.start()
         try:

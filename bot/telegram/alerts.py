@@ -10,11 +10,14 @@ already served are skipped then.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from telegram.error import TelegramError
 
 from bot.render import render_alert
+from bot.replies import Button, esc
 from bot.telegram.sender import Sender
+from core.errors import PocketdeskError
 from core.events import Event, EventKind
 from core.frontdesk import FrontDeskStore
 
@@ -24,11 +27,21 @@ log = logging.getLogger(__name__)
 _EDIT_ONLY = frozenset({EventKind.ORDER_PLACED, EventKind.ORDER_MODIFIED})
 
 
+LoginLink = Callable[[str], str]
+
+
 class TelegramAlerts:
-    def __init__(self, sender: Sender, store: FrontDeskStore, chats: list[int]) -> None:
+    def __init__(
+        self,
+        sender: Sender,
+        store: FrontDeskStore,
+        chats: list[int],
+        login_link: LoginLink | None = None,
+    ) -> None:
         self.sender = sender
         self.store = store
         self.chats = chats
+        self.login_link = login_link  # a "log in again" alert carries the login page
 
     async def deliver(self, events: list[Event]) -> None:
         """The notifier's sink."""
@@ -60,7 +73,21 @@ class TelegramAlerts:
             lines.append(text)
         if lines:
             await self.sender.send(chat_id, "\n".join(lines), paced=True, reply_to=reply_to)
+        for event in events:
+            if event.id in todo and event.kind is EventKind.TOKEN_EXPIRED:
+                await self._login_button(chat_id, event.account)
         await self.store.mark_delivered(chat_id, sorted(todo))
+
+    async def _login_button(self, chat_id: int, account: str) -> None:
+        if self.login_link is None or not account:
+            return
+        try:
+            url = self.login_link(account)
+        except PocketdeskError:
+            return  # this broker has no login page
+        button = Button(f"Log in to {account}", url=url)
+        text = f"Log in, then send the address you land on: /login {account} ADDRESS"
+        await self.sender.send(chat_id, esc(text), ((button,),), paced=True)
 
     async def _ticket_in_chat(self, event: Event, chat_id: int) -> int | None:
         order_id = event.data.get("client_order_id")
