@@ -211,6 +211,7 @@ async def test_a_stored_session_is_used_again_after_a_restart(tmp_path: Path) ->
     async with kite_fakes() as fakes:
         async with kite_desk(tmp_path, AlertLog(), fakes, access_token=None) as (service, _, _):
             await handle_text(service.desk, OWNER, f"/login kite {pasted}")
+            assert await service.settle(5)  # its alerts (the login it lacked at first) delivered
         alerts = AlertLog()
         async with kite_desk(tmp_path, alerts, fakes, access_token=None) as (service, rest, _):
             assert service.gate.is_open("kite")  # the start-up sync opened it: no new login
