@@ -8,102 +8,46 @@ reaches a broker until the ticket's confirmation is used.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from core.broker import Broker, BrokerRegistry
 from core.clock import Clock
 from core.codec import request_from_dict, request_to_dict
-from core.confirmations import ActionKind, Confirmation, ConfirmationService, Decision
+from core.confirmations import ActionKind, ConfirmationService, Decision
 from core.errors import BrokerError, NotFound, OrderDenied, UserError
 from core.execution import ExecutionService, TradingGate, normalise
 from core.exit_desk import ExitDesk
 from core.models import (
-    Balance,
-    ExitSpec,
     InstrumentId,
     Order,
     OrderRequest,
-    OrderType,
     Position,
     Product,
     Quote,
-    Side,
 )
 from core.resolve import AccountResolver
+from core.results import (
+    AccountInfo,
+    AccountPositions,
+    ActionResult,
+    OrderInput,
+    StatusReport,
+    Ticket,
+)
 from core.sessions import SessionService
 from core.storage.outbox import OutboxRepository
 from core.tracker import OrderTracker
 
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """An action waiting for its user's confirmation."""
-
-    confirmation: Confirmation
-    kind: ActionKind
-    request: OrderRequest | None = None
-    order: Order | None = None
-    position: Position | None = None
-    last_price: Decimal | None = None
-    estimated_value: Decimal | None = None
-    currency: str = ""
-    new_quantity: int | None = None
-    new_price: Decimal | None = None
-    new_trigger_price: Decimal | None = None
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ActionResult:
-    """What a confirmed action did."""
-
-    kind: ActionKind
-    order: Order
-
-
-@dataclass(frozen=True, slots=True)
-class AccountPositions:
-    account: str
-    positions: list[Position] = field(default_factory=list)
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AccountInfo:
-    name: str
-    broker: str
-    default_exchange: str
-    trading: bool
-    note: str
-    balance: Balance | None
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class StatusReport:
-    started_at: datetime
-    now: datetime
-    accounts: list[AccountInfo]
-    in_flight: int
-    alerts_pending: int
-
-
-@dataclass(frozen=True, slots=True)
-class OrderInput:
-    """An order as a front-end understood it, before accounts and symbols are resolved."""
-
-    side: Side
-    symbol: str
-    quantity: int
-    order_type: OrderType = OrderType.MARKET
-    price: Decimal | None = None
-    trigger_price: Decimal | None = None
-    exits: ExitSpec = field(default_factory=ExitSpec)
-    account: str | None = None
-    product: Product | None = None
+__all__ = [
+    "AccountInfo",
+    "AccountPositions",
+    "ActionResult",
+    "Desk",
+    "OrderInput",
+    "StatusReport",
+    "Ticket",
+]
 
 
 class Desk:

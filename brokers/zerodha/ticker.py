@@ -26,7 +26,7 @@ import re
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -44,6 +44,7 @@ from brokers.zerodha.frames import (
     parse_frame,
     to_datetime,
 )
+from core.aio import AsyncClosing
 from core.errors import AuthenticationFailed, BrokerRejected, BrokerUnavailable
 from core.models import InstrumentId, Tick
 
@@ -153,24 +154,13 @@ async def connect(
     return TickerConnection(websocket)
 
 
-class TickerConnection:
+class TickerConnection(AsyncClosing):
     """One open WebSocket to Kite's ticker; read it with ``events()``, end it with ``close()``."""
 
     def __init__(self, websocket: ClientConnection) -> None:
         self._websocket = websocket
         self._modes: dict[int, Mode] = {}
         self._closing = False
-
-    async def __aenter__(self) -> TickerConnection:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def subscriptions(self) -> Mapping[int, Mode]:

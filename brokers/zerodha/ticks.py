@@ -12,7 +12,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 from brokers.zerodha.frames import (
@@ -30,6 +29,7 @@ from brokers.zerodha.ticker import (
     connect,
     tick_from,
 )
+from core.aio import AsyncClosing
 from core.clock import Clock, SystemClock
 from core.errors import AuthenticationFailed, BrokerError, BrokerRejected, BrokerUnavailable
 from core.models import Heartbeat, InstrumentId, Tick
@@ -103,7 +103,7 @@ class _TickSession:
     released: bool = False
 
 
-class KiteStreams:
+class KiteStreams(AsyncClosing):
     """The account's tick stream and order-update stream over at most three connections.
 
     ``instruments`` loads the day's token map (``InstrumentCache.index``); ``access_token`` is
@@ -139,17 +139,6 @@ class KiteStreams:
         self._opened = 0
         self._lock = asyncio.Lock()
         self._attaching = asyncio.Lock()
-
-    async def __aenter__(self) -> KiteStreams:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def connections(self) -> int:
