@@ -30,6 +30,17 @@ async def buy(service: Service, line: str) -> None:
     await handle_button(service.desk, OWNER, confirm_data(ticket))
 
 
+async def open_position(
+    service: Service, alerts: AlertLog, line: str, price: str = "1500"
+) -> PaperBroker:
+    """INFY at ``price``, ``line`` (a buy with exit options) confirmed, its exits armed."""
+    broker = paper(service)
+    broker.set_price(INFY, price)
+    await buy(service, line)
+    await alerts.wait_for("exit_armed")
+    return broker
+
+
 async def rules(service: Service) -> list[Any]:
     return await service.desk.exit_rules().list_rules("paper")
 
@@ -53,9 +64,7 @@ async def exit_orders(service: Service) -> list[Any]:
 async def test_a_stop_loss_set_with_the_order_fires_when_the_price_crosses(tmp_path: Path) -> None:
     alerts = AlertLog()
     async with running_service(paper_config(tmp_path), alerts=alerts) as service:
-        paper(service).set_price(INFY, "1500")
-        await buy(service, "/buy INFY 10 sl=1450 tp=1600")
-        await alerts.wait_for("exit_armed")
+        await open_position(service, alerts, "/buy INFY 10 sl=1450 tp=1600")
         armed = await rules(service)
         assert sorted((r.kind.value, r.trigger, r.quantity) for r in armed) == [
             ("stop_loss", Decimal("1450"), 10),
@@ -84,9 +93,7 @@ async def test_a_one_tick_spike_inside_the_buffer_sells_nothing(tmp_path: Path) 
     settings = AutoExitSettings(monitor=FAST_EXITS.monitor, buffer=SpikeBuffer(dwell_s=0.3))
     alerts = AlertLog()
     async with running_service(paper_config(tmp_path), alerts=alerts, exits=settings) as svc:
-        paper(svc).set_price(INFY, "1500")
-        await buy(svc, "/buy INFY 10 sl=1450")
-        await alerts.wait_for("exit_armed")
+        await open_position(svc, alerts, "/buy INFY 10 sl=1450")
         paper(svc).set_price(INFY, "1300")  # one bad print
         paper(svc).set_price(INFY, "1500")
         await asyncio.sleep(0.5)
@@ -102,9 +109,7 @@ async def test_partial_fills_arm_the_filled_quantity(tmp_path: Path) -> None:
     alerts = AlertLog()
     config = paper_config(tmp_path, book_size=4)
     async with running_service(config, alerts=alerts) as service:
-        paper(service).set_price(INFY, "1500")
-        await buy(service, "/buy INFY 10 sl=1400")
-        await alerts.wait_for("exit_armed")
+        await open_position(service, alerts, "/buy INFY 10 sl=1400")
         [rule] = await rules(service)
         assert rule.quantity == 4
         paper(service).set_price(INFY, "1501")
@@ -122,10 +127,7 @@ async def _rule_quantity(service: Service, quantity: int) -> bool:
 async def test_an_externally_closed_position_disarms_and_places_no_exit(tmp_path: Path) -> None:
     alerts = AlertLog()
     async with running_service(paper_config(tmp_path), alerts=alerts) as service:
-        broker = paper(service)
-        broker.set_price(INFY, "1500")
-        await buy(service, "/buy INFY 10 sl=1450")
-        await alerts.wait_for("exit_armed")
+        broker = await open_position(service, alerts, "/buy INFY 10 sl=1450")
         # The trader sells in the broker's own app: pocketdesk never sees the order placed.
         outside = OrderRequest("paper", INFY, Side.SELL, 10, product=Product.CNC)
         await broker.create_order(outside, "placed-by-hand")
@@ -169,10 +171,7 @@ async def test_a_new_stop_is_not_judged_by_the_price_from_before_it_was_watched(
     the last price seen back then."""
     alerts = AlertLog()
     async with running_service(paper_config(tmp_path), alerts=alerts) as service:
-        broker = paper(service)
-        broker.set_price(INFY, "1500")
-        await buy(service, "/buy INFY 10 sl=1450")
-        await alerts.wait_for("exit_armed")
+        broker = await open_position(service, alerts, "/buy INFY 10 sl=1450")
         broker.set_price(INFY, "1400")
         await alerts.wait_for("order_filled", 2)
         broker.set_price(INFY, "1600")

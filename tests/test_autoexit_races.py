@@ -19,7 +19,7 @@ from core.exits import RuleKind
 from core.models import OrderReport, OrderRequest, Position, Product, Side
 from core.sync import SyncSettings
 from tests.support import AlertLog, paper_config, running_service
-from tests.test_autoexit import INFY, buy, paper, rules
+from tests.test_autoexit import INFY, open_position, paper, rules
 from tests.test_restart import Crash
 
 ACTIONS = st.sampled_from(["stop_loss", "target", "trailing", "manual", "tick"])
@@ -29,10 +29,7 @@ async def _storm(plan: list[tuple[str, int]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         alerts = AlertLog()
         async with running_service(paper_config(Path(tmp)), alerts=alerts) as service:
-            broker = paper(service)
-            broker.set_price(INFY, "1500")
-            await buy(service, "/buy INFY 10 sl=1450 tp=1600 trail=1%")
-            await alerts.wait_for("exit_armed")
+            broker = await open_position(service, alerts, "/buy INFY 10 sl=1450 tp=1600 trail=1%")
             armed = {rule.kind.value: rule for rule in await rules(service)}
             assert len(armed) == 3
             position = Position("paper", INFY, Product.CNC, 10, Decimal(0), Decimal(0))

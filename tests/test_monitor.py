@@ -8,7 +8,7 @@ from pathlib import Path
 from core.exits import RuleState
 from core.models import OrderStatus
 from tests.support import AlertLog, paper_config, running_service
-from tests.test_autoexit import INFY, buy, exit_orders, paper, position, rules
+from tests.test_autoexit import INFY, buy, exit_orders, open_position, paper, position, rules
 
 
 async def test_a_stalled_stream_falls_back_to_polling_and_the_stop_still_fires(
@@ -17,10 +17,7 @@ async def test_a_stalled_stream_falls_back_to_polling_and_the_stop_still_fires(
     alerts = AlertLog()
     config = paper_config(tmp_path, tick_interval_s=0.05)
     async with running_service(config, alerts=alerts) as service:
-        broker = paper(service)
-        broker.set_price(INFY, "1500")
-        await buy(service, "/buy INFY 10 sl=1000")
-        await alerts.wait_for("exit_armed")
+        broker = await open_position(service, alerts, "/buy INFY 10 sl=1000")
         broker.faults.stall_stream()  # the socket goes silent; the market keeps moving
         [fallback] = await alerts.wait_for("feed_fallback")
         assert "polling NSE:INFY" in fallback.data["message"]
@@ -37,10 +34,7 @@ async def test_polling_stops_when_the_stream_is_healthy_again(tmp_path: Path) ->
     alerts = AlertLog()
     config = paper_config(tmp_path, tick_interval_s=0.02)
     async with running_service(config, alerts=alerts) as service:
-        broker = paper(service)
-        broker.set_price(INFY, "1500")
-        await buy(service, "/buy INFY 10 sl=100")
-        await alerts.wait_for("exit_armed")
+        broker = await open_position(service, alerts, "/buy INFY 10 sl=100")
         broker.faults.stall_stream()
         await alerts.wait_for("feed_fallback")
         broker.faults.resume_stream()
@@ -53,10 +47,7 @@ async def test_a_dropped_connection_is_reconnected(tmp_path: Path) -> None:
     alerts = AlertLog()
     config = paper_config(tmp_path, tick_interval_s=0.02)
     async with running_service(config, alerts=alerts) as service:
-        broker = paper(service)
-        broker.set_price(INFY, "1500")
-        await buy(service, "/buy INFY 10 sl=1400")
-        await alerts.wait_for("exit_armed")
+        broker = await open_position(service, alerts, "/buy INFY 10 sl=1400")
         feed = service.autoexits.feeds["paper"]
         broker.faults.drop_stream()
         await asyncio.sleep(0.1)
@@ -85,10 +76,7 @@ async def test_a_dead_token_stops_reconnecting_and_asks_to_log_in(tmp_path: Path
 async def test_a_late_rejection_of_the_exit_rearms_the_rule_and_alerts(tmp_path: Path) -> None:
     alerts = AlertLog()
     async with running_service(paper_config(tmp_path), alerts=alerts) as service:
-        broker = paper(service)
-        broker.set_price(INFY, "1500")
-        await buy(service, "/buy INFY 10 sl=1450")
-        await alerts.wait_for("exit_armed")
+        broker = await open_position(service, alerts, "/buy INFY 10 sl=1450")
         broker.faults.reject_after_accept(1, "RMS: exposure limit")
         broker.set_price(INFY, "1440")
         [rearmed] = await alerts.wait_for("exit_rearmed")
@@ -109,10 +97,7 @@ async def test_a_broker_that_keeps_refusing_the_exit_gets_no_stream_of_orders(
 ) -> None:
     alerts = AlertLog()
     async with running_service(paper_config(tmp_path), alerts=alerts) as service:
-        broker = paper(service)
-        broker.set_price(INFY, "1500")
-        await buy(service, "/buy INFY 10 sl=1450")
-        await alerts.wait_for("exit_armed")
+        broker = await open_position(service, alerts, "/buy INFY 10 sl=1450")
         broker.faults.reject_next(100, "RMS: blocked")
         broker.set_price(INFY, "1440")
         [gave_up] = await alerts.wait_for("exit_disarmed")
