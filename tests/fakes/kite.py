@@ -18,48 +18,29 @@ import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.kite_payloads import (
+    _ACCEPTED_PATH,
+    _PROTECTED,
+    _REQUIRED,
+    EQUITY_MARGINS,
+    HOLDING,
+    INSTRUMENTS_CSV,
+    MAX_MODIFICATIONS,
+    PRICES,
+    PROFILE,
+    TOKEN_ERROR,
+    TOKENS,
+    depth,
+    now_ist,
+    position,
+)
+
 JSON = dict[str, Any]
-IST = timezone(timedelta(hours=5, minutes=30))
-TOKEN_ERROR = "Incorrect `api_key` or `access_token`."
-INSTRUMENTS_CSV = """\
-instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,instrument_type,segment,exchange
-408065,1594,INFY,INFOSYS,0.0,,0.0,0.05,1,EQ,NSE,NSE
-738561,2885,RELIANCE,RELIANCE INDUSTRIES,0.0,,0.0,0.1,1,EQ,NSE,NSE
-779521,3045,SBIN,STATE BANK OF INDIA,0.0,,0.0,0.05,1,EQ,NSE,NSE
-128083204,500325,RELIANCE,RELIANCE INDUSTRIES,0.0,,0.0,0.05,1,EQ,BSE,BSE
-12010754,46917,NIFTY26JAN24000CE,NIFTY,0.0,2026-01-27,24000.0,0.05,75,CE,NFO-OPT,NFO
-256265,1001,NIFTY 50,NIFTY 50,0.0,,0.0,0.0,0,EQ,INDICES,NSE
-"""
-PRICES = {"NSE:INFY": "1500.5", "NSE:RELIANCE": "2900", "NSE:SBIN": "800.05"}
-TOKENS = {"NSE:INFY": 408065, "NSE:RELIANCE": 738561, "NSE:SBIN": 779521}
-_REQUIRED = ("exchange", "tradingsymbol", "transaction_type", "quantity", "product", "order_type")
-_PROTECTED = ("MARKET", "SL-M")
-_ACCEPTED_PATH = ("PUT ORDER REQ RECEIVED", "VALIDATION PENDING", "OPEN PENDING")
-MAX_MODIFICATIONS = 25
-PROFILE: JSON = {
-    "user_id": "AB1234", "user_name": "Fake Trader", "user_shortname": "Fake",
-    "email": "fake@example.com", "user_type": "individual", "broker": "ZERODHA",
-    "exchanges": ["NSE", "BSE", "NFO"], "products": ["CNC", "NRML", "MIS"],
-    "order_types": ["MARKET", "LIMIT", "SL", "SL-M"],
-}  # fmt: skip
-EQUITY_MARGINS: JSON = {
-    "enabled": True, "net": 99725.05,
-    "available": {"adhoc_margin": 0, "cash": 100000.0, "opening_balance": 100000.0,
-                  "live_balance": 99725.05, "collateral": 0, "intraday_payin": 0},
-    "utilised": {"debits": 274.95, "exposure": 0, "m2m_realised": 0, "span": 0,
-                 "option_premium": 0, "holding_sales": 0, "turnover": 0},
-}  # fmt: skip
-HOLDING: JSON = {
-    "tradingsymbol": "INFY", "exchange": "NSE", "instrument_token": 408065, "isin": "INE009A01021",
-    "product": "CNC", "quantity": 10, "t1_quantity": 0, "average_price": 1400.25,
-    "last_price": 1500.5, "close_price": 1500.5, "pnl": 1002.5, "day_change": 0,
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -268,7 +249,9 @@ class FakeKite:
         self.token_expired = False
         tokens = {"access_token": self.access_token, "public_token": "fake-public"}
         return (
-            PROFILE | tokens | {"api_key": self.api_key, "refresh_token": "", "login_time": _now()}
+            PROFILE
+            | tokens
+            | {"api_key": self.api_key, "refresh_token": "", "login_time": now_ist()}
         )
 
     def _logout(self, request: web.Request) -> bool:
@@ -302,7 +285,7 @@ class FakeKite:
         order: JSON = {
             "placed_by": "AB1234", "order_id": order_id, "exchange_order_id": None,
             "parent_order_id": None, "status": _ACCEPTED_PATH[0], "status_message": None,
-            "status_message_raw": None, "order_timestamp": _now(),
+            "status_message_raw": None, "order_timestamp": now_ist(),
             "exchange_update_timestamp": None, "exchange_timestamp": None,
             "variety": request.match_info["variety"], "modified": False,
             "exchange": form["exchange"], "tradingsymbol": form["tradingsymbol"],
@@ -321,7 +304,7 @@ class FakeKite:
             self._push(order_id, status=status)
         resting = "TRIGGER PENDING" if kind in ("SL", "SL-M") else "OPEN"
         self._push(order_id, status=resting, exchange_order_id=f"13{order_id}",
-                   exchange_timestamp=_now(), exchange_update_timestamp=_now())  # fmt: skip
+                   exchange_timestamp=now_ist(), exchange_update_timestamp=now_ist())  # fmt: skip
         plan = self._scripts.popleft() if self._scripts else Script()
         self._plans[order_id] = plan
         while plan.at_once and plan.events:
@@ -384,8 +367,8 @@ class FakeKite:
             "instrument_token": current["instrument_token"], "product": current["product"],
             "average_price": float(price), "quantity": quantity,
             "exchange_order_id": current["exchange_order_id"],
-            "transaction_type": current["transaction_type"], "fill_timestamp": _now(),
-            "order_timestamp": _now()[11:], "exchange_timestamp": _now(),
+            "transaction_type": current["transaction_type"], "fill_timestamp": now_ist(),
+            "order_timestamp": now_ist()[11:], "exchange_timestamp": now_ist(),
         })  # fmt: skip
 
     def _push(self, order_id: str, **changes: Any) -> None:
@@ -411,7 +394,7 @@ class FakeKite:
             side[0] += t["quantity"]
             side[1] += Decimal(str(t["average_price"])) * t["quantity"]
         net = [
-            _position(*key, book, self.prices[f"{key[0]}:{key[1]}"]) for key, book in books.items()
+            position(*key, book, self.prices[f"{key[0]}:{key[1]}"]) for key, book in books.items()
         ]
         return {"net": net, "day": net}
 
@@ -423,7 +406,7 @@ class FakeKite:
                 price = float(self.prices[key])
                 out[key] = {"instrument_token": TOKENS[key], "last_price": price}
                 if full:
-                    out[key] |= _depth(price)
+                    out[key] |= depth(price)
         return out
 
     def _instruments(self, request: web.Request) -> web.Response:
@@ -433,36 +416,3 @@ class FakeKite:
             lines = text.splitlines()
             text = "\n".join([lines[0], *(ln for ln in lines[1:] if ln.endswith("," + exchange))])
         return web.Response(text=text, content_type="text/csv")
-
-
-def _now() -> str:
-    return datetime.now(IST).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _depth(price: float) -> JSON:
-    return {
-        "timestamp": _now(), "last_trade_time": _now(), "last_quantity": 5, "volume": 123456,
-        "average_price": price, "buy_quantity": 1000, "sell_quantity": 1200, "oi": 0,
-        "net_change": 0, "ohlc": {"open": price, "high": price, "low": price, "close": price},
-        "depth": {
-            "buy": [{"price": round(price - 0.05, 2), "quantity": 10, "orders": 2}],
-            "sell": [{"price": round(price + 0.05, 2), "quantity": 12, "orders": 3}],
-        },
-    }  # fmt: skip
-
-
-def _position(exchange: str, symbol: str, product: str, book: JSON, last: Decimal) -> JSON:
-    (bought, buy_value), (sold, sell_value) = book["buy"], book["sell"]
-    quantity = bought - sold
-    average = buy_value / bought if quantity > 0 else sell_value / sold if quantity else Decimal(0)
-    realised = Decimal(0)
-    if bought and sold:
-        realised = min(bought, sold) * (sell_value / sold - buy_value / bought)
-    return {
-        "tradingsymbol": symbol, "exchange": exchange, "product": product, "quantity": quantity,
-        "overnight_quantity": 0, "multiplier": 1, "average_price": float(round(average, 4)),
-        "last_price": float(last), "realised": float(round(realised, 2)),
-        "unrealised": float(round((last - average) * quantity, 2)),
-        "buy_quantity": bought, "sell_quantity": sold,
-        "buy_value": float(buy_value), "sell_value": float(sell_value),
-    }  # fmt: skip
