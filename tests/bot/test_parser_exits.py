@@ -25,15 +25,8 @@ from bot.commands import (
     help_text,
     parse,
 )
-from tests.bot.test_parser import (
-    _ACCOUNT,
-    _PERCENT,
-    _SYMBOL,
-    _casing,
-    _price,
-    assert_refused_naming,
-    refused,
-)
+from tests.bot.test_parser import assert_refused_naming, refused
+from tests.bot.test_parser_properties import _ACCOUNT, _PERCENT, _SYMBOL, _casing, _price
 
 D = Decimal
 
