@@ -28,6 +28,7 @@ class Reply:
     edit: bool = False  # replaces the ticket's earlier message where the front-end can
     error: bool = False
     order_id: str | None = None  # the client order id a confirmed ticket became
+    photo: bytes | None = None  # a PNG image; ``html`` is then its caption
 
 
 @dataclass(slots=True)

@@ -1,8 +1,9 @@
 """The ``[[accounts]]`` tables of the configuration, and their check by each broker kind.
 
 Each ``[[accounts]]`` table has keys of its own (``name``, ``broker``, ``default_exchange``,
-``exit_band_pct``, ``exit_dwell_s``); every other key in it is broker-specific and is collected
-into ``AccountConfig.settings``, which ``validate_accounts`` hands to the broker kind to check.
+``exit_band_pct``, ``exit_dwell_s``, ``risk``); every other key in it is broker-specific and is
+collected into ``AccountConfig.settings``, which ``validate_accounts`` hands to the broker kind
+to check.
 
 ``core.config`` imports this module (``AppConfig.accounts`` is a list of ``AccountConfig``) and
 re-exports both names, so this module imports ``core.config`` for annotations only.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.config_errors import describe_error
 from core.errors import ConfigError
 
 if TYPE_CHECKING:  # only for the annotations: loading config must not import the domain
@@ -25,7 +27,7 @@ if TYPE_CHECKING:  # only for the annotations: loading config must not import th
 
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _ACCOUNT_OWN_KEYS = frozenset(
-    {"name", "broker", "default_exchange", "exit_band_pct", "exit_dwell_s"}
+    {"name", "broker", "default_exchange", "exit_band_pct", "exit_dwell_s", "risk"}
 )
 
 
@@ -39,6 +41,7 @@ class AccountConfig(BaseModel):
     default_exchange: str | None = None
     exit_band_pct: Decimal | None = Field(default=None, ge=0, lt=10)
     exit_dwell_s: float | None = Field(default=None, ge=0, le=60)
+    risk: dict[str, Any] = Field(default_factory=dict)  # overrides of [risk] for this account
     settings: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -113,6 +116,17 @@ def validate_accounts(
                 f"{where}.broker: unknown broker {account.broker!r}; known brokers: {known}"
             )
         problem = ""
+        try:
+            config.risk.merged(account.risk)
+        except ValidationError as err:
+            problem = "; ".join(
+                describe_error(
+                    e, f"{where}.risk", {}, top_level=type(config.risk).model_fields, sections={}
+                )
+                for e in err.errors()
+            )
+        if problem:
+            raise ConfigError(problem)
         try:
             settings = registry.kind(account.broker).validate_settings(account.settings)
         except ConfigError as err:

@@ -27,17 +27,23 @@ FAST_EXITS = AutoExitSettings(
 )
 
 
+# Tests run at any hour: the exchange's session is switched off unless a test asks for it.
+ANY_HOUR = {"POCKETDESK_RISK__MARKET_HOURS": "false"}
+
+
 def paper_config(
     tmp_path: Path,
     *,
     telegram: dict[str, str] | None = None,
     more_accounts: tuple[dict[str, Any], ...] = (),
+    risk: dict[str, Any] | None = None,
     **settings: Any,
 ) -> AppConfig:
     """One paper account named ``paper`` on NSE, its state in ``tmp_path``.
 
     ``telegram`` adds a ``[telegram]`` section (keys as in the file, values as strings);
-    ``more_accounts`` adds account tables after it.
+    ``more_accounts`` adds account tables after it; ``risk`` is the ``[risk]`` section (market
+    hours off unless it says otherwise).
     """
     account = {
         "name": "paper",
@@ -54,6 +60,7 @@ def paper_config(
     environ = {
         "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
         "POCKETDESK_ACCOUNTS": _json([account, *more_accounts]),
+        "POCKETDESK_RISK": _json({"market_hours": False, **(risk or {})}),
     }
     for key, value in (telegram or {}).items():
         environ[f"POCKETDESK_TELEGRAM__{key.upper()}"] = value

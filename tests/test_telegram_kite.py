@@ -10,7 +10,7 @@ from core.config import load_config
 from core.sync import SyncSettings
 from tests.brokers.zerodha.test_service import kite_fakes
 from tests.fakes.telegram import FakeTelegram
-from tests.support import FAST_EXITS
+from tests.support import ANY_HOUR, FAST_EXITS
 from tests.test_telegram import OWNER, TOKEN
 
 
@@ -29,6 +29,7 @@ async def test_a_dead_kite_login_sends_a_log_in_button(tmp_path: Path) -> None:
             environ={
                 "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
                 "POCKETDESK_ACCOUNTS": json.dumps([account]),
+                **ANY_HOUR,
                 "POCKETDESK_TELEGRAM__TOKEN": TOKEN,
                 "POCKETDESK_TELEGRAM__API_URL": telegram.api_url,
                 "POCKETDESK_TELEGRAM__OWNERS": str(OWNER),

@@ -16,7 +16,7 @@ from core.config import load_config
 from core.sync import SyncSettings
 from tests.fakes.kite import FakeKite
 from tests.fakes.kite_ticker import FakeKiteTicker
-from tests.support import FAST_EXITS, AlertLog, running_service
+from tests.support import ANY_HOUR, FAST_EXITS, AlertLog, running_service
 from tests.test_flows import OWNER, confirm_data
 
 
@@ -52,6 +52,7 @@ async def kite_desk(
             environ={
                 "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
                 "POCKETDESK_ACCOUNTS": json.dumps([account]),
+                **ANY_HOUR,
             },
         )
         sync = SyncSettings(
