@@ -11,16 +11,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from bot.redirect import RedirectReceiver
 from bot.telegram.alerts import TelegramAlerts
 from bot.telegram.front import TelegramFront
 from brokers.paper import KIND as PAPER
 from brokers.zerodha import KIND as ZERODHA
+from core.audit import AuditLog
 from core.autoexit import AutoExits, AutoExitSettings
 from core.broker import BrokerKind, BrokerRegistry
+from core.calendar import MarketCalendar
 from core.clock import Clock, SystemClock
 from core.config import AppConfig, validate_accounts
 from core.confirmations import ConfirmationService
+from core.daily_jobs import DailyJobs, build_scheduler
 from core.desk import Desk
 from core.errors import ConfigError
 from core.events import Event, EventKind
@@ -29,9 +34,15 @@ from core.exit_desk import ExitDesk
 from core.exits import SpikeBuffer
 from core.frontdesk import FrontDeskStore
 from core.locks import PositionLocks
+from core.login_links import LoginStates, RedirectLogins
 from core.models import OrderStatus, OrderType
 from core.monitor import MonitorSettings
 from core.notifier import AlertSink, Notifier
+from core.pnl import PnlService
+from core.risk import RiskService
+from core.safety import KillSwitch, Panic
+from core.scheduler import Scheduler
+from core.secret_store import SecretStore
 from core.secrets import SecretBox
 from core.sessions import SessionService
 from core.storage import Database
@@ -63,12 +74,18 @@ class Service:
     autoexits: AutoExits
     sessions: SessionService
     supervisor: Supervisor
+    scheduler: Scheduler
+    audit: AuditLog
+    kill_switch: KillSwitch
+    pnl: PnlService
     notifier: Notifier | None = None
+    redirect: RedirectReceiver | None = None
     connected: list[str] = field(default_factory=list)
 
     async def start(self, sink: AlertSink, ready_timeout_s: float = 10.0) -> None:
         """Connect the brokers, start the loops, and wait (bounded) for the start-up sync."""
         await self.sessions.restore()
+        await self.kill_switch.load()
         await self.autoexits.load()
         for name in self.registry.names():
             broker = self.registry.get(name)
@@ -83,6 +100,7 @@ class Service:
             self.supervisor.start(f"sync:{name}", _bind(self.sync.run_account, name))
             self.supervisor.start(f"order-updates:{name}", _bind(self.sync.run_push, name))
             self.supervisor.start(f"monitor:{name}", self.autoexits.feeds[name].run)
+        await self._start_redirect()
         notifier = Notifier(self.db, self.clock, sink)
         self.notifier = notifier
         self.tracker.subscribe(lambda *_: notifier.wake())
@@ -90,6 +108,8 @@ class Service:
         self.supervisor.start("confirmation-expiry", self._expire_confirmations)
         self.supervisor.start("exit-housekeeping", self.autoexits.run_housekeeping)
         await self.wait_ready(ready_timeout_s)
+        # After the start-up sync, so a square-off due at start-up finds its accounts open.
+        self.supervisor.start("scheduler", self.scheduler.run)
 
     async def wait_ready(self, timeout_s: float) -> bool:
         """Wait until every connected account has finished its start-up sync."""
@@ -118,7 +138,36 @@ class Service:
             await self.tracker.wait_for_change(0.05)
         return False
 
+    @property
+    def redirect_port(self) -> int | None:
+        """The login redirect receiver's port (None when it does not run)."""
+        return None if self.redirect is None else self.redirect.port
+
+    async def _start_redirect(self) -> None:
+        """Run the login redirect receiver if ``[login]`` asks for it. An address that is
+        taken costs only the convenience: an alert says so, and pasting still works."""
+        if self.sessions.states is None:
+            return
+        audit = FrontDeskStore(self.db, self.clock).audit
+        logins = RedirectLogins(self.sessions.states, self.desk.complete_login, self.tracker, audit)
+        receiver = RedirectReceiver(self.config.login, logins)
+        try:
+            await receiver.start()
+        except OSError as exc:
+            message = (
+                f"the login redirect receiver cannot listen on {self.config.login.redirect_listen}"
+                f" ({exc}); finish logins by pasting the address: /login ACCOUNT ADDRESS"
+            )
+            log.error("%s", message)
+            await self.tracker.add_alert(
+                Event(EventKind.COMPONENT_FAILED, "", {"message": message})
+            )
+            return
+        self.redirect = receiver
+
     async def stop(self) -> None:
+        if self.redirect is not None:
+            await self.redirect.stop()  # first: no login may start while the loops wind down
         await self.supervisor.stop()
         await self.autoexits.close()
         await self.autoexits.save_trails()
@@ -137,6 +186,16 @@ class Service:
 
 def _bind(method: Callable[[str], Awaitable[None]], name: str) -> Callable[[], Awaitable[None]]:
     return lambda: method(name)
+
+
+def _pnl_watch(pnl: PnlService, risk: RiskService) -> Callable[[], Awaitable[None]]:
+    """The periodic P&L job: record every account, then hold the daily loss limit."""
+
+    async def watch() -> None:
+        for account in await pnl.snapshot():
+            await risk.note_day_pnl(account, await pnl.day_pnl(account))
+
+    return watch
 
 
 def exit_settings_from(config: AppConfig) -> AutoExitSettings:
@@ -162,7 +221,14 @@ async def build_service(
     registry = BrokerRegistry()
     for kind in kinds:
         registry.register_kind(kind)
-    accounts = validate_accounts(config, registry)
+    db = await Database.open(config.storage.path, synchronous=config.storage.synchronous)
+    box = SecretBox.load(Path(f"{config.storage.path}.key"))
+    try:
+        stored = await SecretStore(db, box, clock).values()
+        accounts = validate_accounts(config, registry, stored)
+    except BaseException:
+        await db.close()
+        raise
     broker_kinds: dict[str, str] = {}
     for account, validated in accounts:
         settings = dict(validated)
@@ -171,11 +237,23 @@ async def build_service(
         broker = registry.kind(account.broker).factory(account.name, settings)
         registry.add_account(broker)
         broker_kinds[account.name] = account.broker
-    db = await Database.open(config.storage.path, synchronous=config.storage.synchronous)
     tracker = OrderTracker(db, clock)
     locks = PositionLocks()
     gate = TradingGate()
-    execution = ExecutionService(registry, tracker, locks, gate)
+    calendar = (
+        MarketCalendar.load(Path(config.risk.calendar_file))
+        if config.risk.calendar_file
+        else MarketCalendar.bundled()
+    )
+    risk = RiskService(  # halt_reason and day_pnl are attached below, once they exist
+        {account.name: config.risk_for(account.name) for account, _ in accounts},
+        clock,
+        calendar=calendar,
+        working=tracker.in_flight,
+        alert=tracker.add_alert,
+        day_zone=ZoneInfo(config.schedule.timezone),
+    )
+    execution = ExecutionService(registry, tracker, locks, gate, risk)
     confirmations = ConfirmationService(db, clock, config.confirmations.ttl_s)
     desk = Desk(registry, execution, tracker, confirmations, gate, clock, broker_kinds)
     sync_settings = sync_settings or SyncSettings(poll_interval_s=config.sync.poll_interval_s)
@@ -192,13 +270,31 @@ async def build_service(
     autoexits = AutoExits(
         db, registry, execution, tracker, locks, clock, exit_settings, buffers=buffers
     )
-    sessions = SessionService(
-        registry, db, SecretBox.load(Path(f"{config.storage.path}.key")), clock
-    )
+    states = LoginStates(clock) if config.login.redirect_listen else None
+    sessions = SessionService(registry, db, box, clock, states)
     desk.attach_sessions(sessions)
     exit_desk = ExitDesk(autoexits)
     sync.position_checks.append(exit_desk.reconcile_positions)
     desk.attach_exit_rules(exit_desk)
+    pnl = PnlService(db, registry, clock, config.schedule.timezone)
+    desk.attach_pnl(pnl)
+    audit = AuditLog(db, clock)
+    kill_switch = KillSwitch(db, clock, registry, tracker, audit)
+    risk.halt_reason = kill_switch.reason
+    risk.day_pnl = pnl.day_pnl
+    desk.attach_safety(audit, kill_switch, Panic(registry, execution, tracker, kill_switch))
+
+    daily = DailyJobs(
+        registry,
+        execution,
+        tracker,
+        gate,
+        is_trading_day=calendar.is_trading_day,
+        timezone=config.schedule.timezone,
+        snapshots=[_pnl_watch(pnl, risk)],
+    )
+    scheduler = build_scheduler(config.schedule, daily, clock, exchange_zone=calendar.timezone)
+    desk.jobs = scheduler.jobs
 
     async def on_failure(name: str, exc: BaseException) -> None:
         await tracker.add_alert(
@@ -220,6 +316,10 @@ async def build_service(
         autoexits=autoexits,
         sessions=sessions,
         supervisor=Supervisor(on_failure),
+        scheduler=scheduler,
+        audit=audit,
+        kill_switch=kill_switch,
+        pnl=pnl,
     )
 
 

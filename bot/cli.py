@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from bot import cli_secrets
 from bot.app import build_service, telegram_service
 from bot.console import Console, stdin_lines
 from bot.telegram.logs import install_redaction
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=Path.cwd(), help="where the files go")
     run = sub.add_parser("run", help="run with a configuration file")
     run.add_argument("--config", type=Path, required=True, help="the TOML configuration")
+    cli_secrets.add_parser(sub)
     return parser
 
 
@@ -103,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             workdir.mkdir(parents=True, exist_ok=True)
             config = demo_config(workdir)
             _setup_logging("INFO", workdir / "pocketdesk-demo.log")
+        elif args.command == "secrets":
+            config = load_config(args.config)
+            return asyncio.run(cli_secrets.run(args, config))
         else:
             config = load_config(args.config)
             if config.telegram is not None:

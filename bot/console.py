@@ -1,8 +1,9 @@
 """The console chat: the same commands and tickets as Telegram, in a terminal.
 
 Buttons print as ``[1] Confirm  [2] Cancel``; a line holding just a number presses that button of
-the latest message that had buttons. Alerts print as they happen. Input may come from a pipe: the
-lines run in order, one after another.
+the latest message that had buttons. A picture (the /pnl chart) is written to a PNG file in the
+working directory, and its path is printed after the caption. Alerts print as they happen.
+Input may come from a pipe: the lines run in order, one after another.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import asyncio
 import sys
 import threading
 from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
 from bot.handlers import UserContext, handle_button, handle_text
@@ -24,17 +27,24 @@ CONSOLE_USER = UserContext(user_id=0, chat_id=0, can_trade=True)
 
 class Console:
     def __init__(
-        self, desk: Desk, out: TextIO | None = None, user: UserContext = CONSOLE_USER
+        self,
+        desk: Desk,
+        out: TextIO | None = None,
+        user: UserContext = CONSOLE_USER,
+        picture_dir: Path | None = None,
     ) -> None:
         self.desk = desk
         self.out = out or sys.stdout
         self.user = user
+        self.picture_dir = picture_dir  # None: the working directory at the time
         self._buttons: list[Button] = []
         self.prompt = ""  # set for a terminal: alerts then re-print it after themselves
 
     def show(self, reply: Reply) -> None:
-        """Print one reply, numbering its buttons."""
+        """Print one reply, numbering its buttons; save its picture, if any, to a file."""
         self._print(to_plain(reply.html))
+        if reply.photo is not None:
+            self._print(f"Chart: {self._save_picture(reply.photo)}")
         if reply.buttons:
             self._buttons = [button for row in reply.buttons for button in row]
             labels = "  ".join(
@@ -42,6 +52,17 @@ class Console:
                 for i, b in enumerate(self._buttons, 1)
             )
             self._print(labels)
+
+    def _save_picture(self, png: bytes) -> Path:
+        """Write a PNG under a fresh time-stamped name; return its path."""
+        folder = (self.picture_dir or Path.cwd()).resolve()
+        stem = f"pocketdesk-{datetime.now():%Y%m%d-%H%M%S}"
+        path, n = folder / f"{stem}.png", 1
+        while path.exists():
+            n += 1
+            path = folder / f"{stem}-{n}.png"
+        path.write_bytes(png)
+        return path
 
     async def handle_line(self, line: str) -> None:
         text = line.strip()

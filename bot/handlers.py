@@ -6,25 +6,32 @@ what (owners trade, viewers read) is applied here once for every front-end.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
+from bot.chart import render_pnl_chart
 from bot.choices import PendingChoices
 from bot.commands import (
     COMMANDS,
     AccountsCommand,
+    AuditCommand,
     CancelCommand,
     Command,
     CommandError,
     ExitCommand,
     ExitsCommand,
+    HaltCommand,
     HelpCommand,
     LoginCommand,
     ModifyCommand,
     OrdersCommand,
+    PanicCommand,
     PlaceCommand,
+    PnlCommand,
     PositionsCommand,
     QuoteCommand,
+    ResumeCommand,
     StatusCommand,
     StopLossCommand,
     TargetCommand,
@@ -52,12 +59,23 @@ from bot.render import (
     render_ticket,
 )
 from bot.render_exits import render_cleared, render_rule_set, render_rules
+from bot.render_pnl import render_pnl
+from bot.render_safety import (
+    render_audit,
+    render_halted,
+    render_panic_report,
+    render_panic_ticket,
+    render_resumed,
+)
 from bot.replies import Button, Reply, esc
-from core.desk import Desk, OrderInput
-from core.errors import PocketdeskError
+from core.audit import redact_command
+from core.confirmations import ActionKind
+from core.desk import Desk, OrderInput, Ticket
+from core.errors import OrderDenied, PocketdeskError
 from core.exits import RuleKind
 from core.models import InstrumentId
 from core.resolve import AmbiguousAccount
+from core.safety import PanicReport
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +94,16 @@ class UserContext:
 async def handle_text(desk: Desk, user: UserContext, text: str) -> list[Reply]:
     """Run one command line; errors come back as replies, never as exceptions."""
     try:
+        await _audit(desk, user, "command", redact_command(text))
         command = parse(text)
         return await _dispatch(desk, user, command)
     except CommandError as exc:
         return [render_error(str(exc))]
     except AmbiguousAccount as exc:
         return [_account_picker(user, text, exc)]
+    except OrderDenied as exc:
+        await _audit(desk, user, f"denied ({exc.rule or 'check'})", str(exc))
+        return [render_error(str(exc))]
     except PocketdeskError as exc:
         return [render_error(str(exc))]
     except Exception:
@@ -98,12 +120,30 @@ def _account_picker(user: UserContext, text: str, exc: AmbiguousAccount) -> Repl
 async def handle_button(desk: Desk, user: UserContext, data: str) -> list[Reply]:
     """Run one button press: tickets, the account picker, position and order buttons."""
     try:
+        await _audit(desk, user, "button", data)
         return await _press(desk, user, data)
+    except OrderDenied as exc:
+        await _audit(desk, user, f"denied ({exc.rule or 'check'})", str(exc))
+        return [render_error(str(exc))]
     except PocketdeskError as exc:
         return [render_error(str(exc))]
     except Exception:
         log.exception("button failed: %r", data)
         return [render_error("Something went wrong; nothing more was done. The log has details.")]
+
+
+async def _audit(desk: Desk, user: UserContext, action: str, detail: str) -> None:
+    try:
+        audit = desk.safety()[0]
+    except PocketdeskError:
+        return  # a desk without the audit log (some tests build one bare)
+    await audit.record(user.user_id, action, detail)
+
+
+def _ticket(ticket: Ticket) -> Reply:
+    if ticket.kind in (ActionKind.PANIC_ARM, ActionKind.PANIC):
+        return render_panic_ticket(ticket)
+    return render_ticket(ticket)
 
 
 async def _press(desk: Desk, user: UserContext, data: str) -> list[Reply]:
@@ -144,6 +184,10 @@ async def _decide(desk: Desk, user: UserContext, data: str) -> list[Reply]:
     if data.startswith(CONFIRM_PREFIX):
         ticket_id = data[len(CONFIRM_PREFIX) :]
         result = await desk.confirm(ticket_id, user.user_id)
+        if isinstance(result, Ticket):
+            return [_ticket(result)]
+        if isinstance(result, PanicReport):
+            return [render_panic_report(result, ticket_id)]
         return [render_result(result, ticket_id)]
     if data.startswith(DISMISS_PREFIX):
         ticket_id = data[len(DISMISS_PREFIX) :]
@@ -166,6 +210,12 @@ async def _login(desk: Desk, command: LoginCommand) -> Reply:
             f"Log in to <b>{esc(command.account)}</b> with the button, then send the address "
             f"your browser lands on: <code>/login {esc(command.account)} ADDRESS</code>"
         )
+        if desk.login_returns_by_itself:
+            text = (
+                f"Log in to <b>{esc(command.account)}</b> with the button; pocketdesk finishes "
+                "the login when your browser comes back (or send the address it lands on: "
+                f"<code>/login {esc(command.account)} ADDRESS</code>)"
+            )
         return Reply(text, ((Button(f"Log in to {command.account}", url=url),),))
     user_id = await desk.complete_login(command.account, command.response)
     return Reply(
@@ -198,6 +248,17 @@ async def _list_exits(desk: Desk, command: ExitsCommand) -> Reply:
     return render_rules(await desk.exit_rules().list_rules(account, instrument))
 
 
+async def _pnl(desk: Desk, command: PnlCommand) -> Reply:
+    """The numbers with a chart, drawn in a worker thread (it takes tens of milliseconds)."""
+    report = await desk.pnl(command.period, command.account)
+    try:
+        chart: bytes | None = await asyncio.to_thread(render_pnl_chart, report)
+    except Exception:
+        log.exception("the P&L chart could not be drawn; sending the numbers alone")
+        chart = None
+    return render_pnl(report, chart)
+
+
 async def _dispatch(desk: Desk, user: UserContext, command: Command) -> list[Reply]:
     if isinstance(command, HelpCommand):
         return [Reply(esc(help_text(command.topic)))]
@@ -211,10 +272,20 @@ async def _dispatch(desk: Desk, user: UserContext, command: Command) -> list[Rep
         return [render_positions(await desk.positions(command.account))]
     if isinstance(command, QuoteCommand):
         return [render_quote(await desk.quote(command.symbol, command.account))]
+    if isinstance(command, PnlCommand):
+        return [await _pnl(desk, command)]
     if isinstance(command, ExitsCommand) and not command.clear:
         return [await _list_exits(desk, command)]
     if not user.can_trade:
         return [render_error("You can view, not trade. Nothing was done.")]
+    if isinstance(command, HaltCommand):
+        return [render_halted(await desk.halt(user.user_id, command.account))]
+    if isinstance(command, ResumeCommand):
+        return [render_resumed(await desk.resume(user.user_id, command.account))]
+    if isinstance(command, PanicCommand):
+        return [_ticket(await desk.preview_panic(user.user_id, user.chat_id))]
+    if isinstance(command, AuditCommand):
+        return [render_audit(await desk.audit_entries(command.count))]
     if isinstance(command, LoginCommand):
         return [await _login(desk, command)]
     if isinstance(command, StopLossCommand | TargetCommand | TrailCommand):

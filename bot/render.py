@@ -9,6 +9,7 @@ from core.confirmations import ActionKind
 from core.desk import AccountInfo, AccountPositions, ActionResult, StatusReport, Ticket
 from core.events import Event, EventKind
 from core.models import Order, OrderRequest, OrderStatus, OrderType, Quote
+from core.scheduler import JobStatus
 
 CONFIRM_PREFIX = "cf:"
 DISMISS_PREFIX = "cx:"
@@ -262,7 +263,24 @@ def render_status(report: StatusReport) -> Reply:
     for info in report.accounts:
         state = "trading" if info.trading else f"not trading ({info.note})"
         lines.append(f"{esc(info.name)}: {esc(state)}")
+    for job in report.jobs:
+        lines.append(f"Job {esc(job.name)} ({esc(job.schedule)}): {esc(_job_state(job))}")
+    for row in report.halts:
+        where = "every account" if row.account == "*" else row.account
+        lines.append(f"Halted {esc(where)}: {esc(row.reason)} (since {row.halted_at:%H:%M} UTC)")
     return Reply("\n".join(lines))
+
+
+def _job_state(job: JobStatus) -> str:
+    if job.running:
+        state = "running now"
+    elif job.next_run is None:
+        state = "not scheduled"
+    else:
+        state = f"next {job.next_run:%a %H:%M %Z}"
+    if job.last_run is not None:
+        state += f"; last {job.last_run:%a %H:%M %Z}: {job.last_outcome}"
+    return state
 
 
 def render_error(message: str) -> Reply:
@@ -290,9 +308,14 @@ _OTHER_TITLES = {
     EventKind.FEED_FALLBACK: "Feed silent, polling",
     EventKind.FEED_RECOVERED: "Feed back",
     EventKind.TOKEN_EXPIRED: "Log in again",
+    EventKind.LOGGED_IN: "Logged in",
     EventKind.SYNC_MISMATCH: "Needs a look",
     EventKind.RISK_HALT: "Trading halted",
     EventKind.COMPONENT_FAILED: "Component failed",
+    EventKind.SQUARE_OFF: "Intraday square-off",
+    EventKind.LOGIN_REMINDER: "Login reminder",
+    EventKind.DAILY_REPORT: "Day report",
+    EventKind.JOB_FAILED: "Scheduled job failed",
 }
 
 

@@ -142,8 +142,12 @@ class Broker(Protocol):
 class LoginCapable(Protocol):
     """A broker whose sessions come from a daily login in the browser (Kite, FYERS)."""
 
-    def login_url(self) -> str:
-        """The page where the user logs in; the broker then redirects with a request token."""
+    def login_url(self, redirect_params: Mapping[str, str] | None = None) -> str:
+        """The page where the user logs in; the broker then redirects with a request token.
+
+        ``redirect_params`` come back as query parameters of that redirect (Kite's
+        ``redirect_params``; a broker with a single ``state`` field packs them into it).
+        """
         ...
 
     async def complete_login(self, request_token: str) -> tuple[str, str]:
@@ -152,6 +156,18 @@ class LoginCapable(Protocol):
 
     def use_access_token(self, token: str | None) -> None:
         """Use a stored session's token."""
+        ...
+
+
+@runtime_checkable
+class InstrumentsRefreshable(Protocol):
+    """A broker with a downloaded instrument master (Kite's daily dump) that can be renewed."""
+
+    async def refresh_instruments(self) -> int:
+        """Download the instrument master again and use it; return how many instruments it has.
+
+        A failed download raises and keeps the master in hand.
+        """
         ...
 
 

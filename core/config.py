@@ -43,7 +43,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from core.config_accounts import AccountConfig, validate_accounts
+from core.config_accounts import ENV_REF, AccountConfig, validate_accounts
 from core.config_errors import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
@@ -110,6 +110,13 @@ class TelegramConfig(_Section):
     def _token_present(cls, value: SecretStr) -> SecretStr:
         # Never echo the value: a trailing newline from a secret file is stripped silently.
         stripped = value.get_secret_value().strip()
+        if stripped.startswith(ENV_REF):
+            name = stripped[len(ENV_REF) :].strip()
+            load = _LOAD.get()
+            environ = os.environ if load is None else load.environ
+            if name not in environ:
+                raise ValueError(f"names the environment variable {name!r}, which is not set")
+            stripped = environ[name].strip()
         if not stripped:
             raise ValueError("must not be empty; paste the token @BotFather gave you")
         return SecretStr(stripped)
@@ -200,7 +207,9 @@ class RiskConfig(_Section):
       Symbols are written ``RELIANCE`` (on any exchange) or ``NSE:RELIANCE``.
     - ``max_open_positions``: a new entry may not open more positions than this.
     - ``market_hours``: refuse orders while the exchange is closed (weekends, holidays, outside
-      the session), by the bundled calendar.
+      the session), by the bundled calendar (``core/calendars/exchanges.toml``).
+    - ``calendar_file``: a calendar file in the same format that extends the bundled one (new
+      holidays, special sessions, another exchange); relative paths are from the cwd.
     - ``daily_loss_limit``: once the day's P&L (realised + unrealised) is this far below zero,
       new entries are refused and an alert goes out; exits stay allowed.
     """
@@ -213,6 +222,7 @@ class RiskConfig(_Section):
     blocked_symbols: list[str] = Field(default_factory=list)
     max_open_positions: int = Field(default=50, ge=0)
     market_hours: bool = True
+    calendar_file: str = ""
     daily_loss_limit: Decimal = Field(default=Decimal(0), ge=0)
 
     @field_validator("exchanges", "symbols", "blocked_symbols")
@@ -285,9 +295,11 @@ class ScheduleConfig(_Section):
 class LoginConfig(_Section):
     """``[login]``: the optional redirect receiver that finishes broker logins by itself.
 
-    Set ``redirect_listen`` (``host:port``) and register ``http://host:port/login`` (or the
-    address a reverse proxy forwards there) as the app's redirect URL at the broker; after a
-    login the browser lands there and pocketdesk completes the session, no pasting needed.
+    Set ``redirect_listen`` (``host:port``; port 0 takes any free port, for tests) and
+    register ``http://host:port/login`` (or the address a reverse proxy forwards there) as the
+    app's redirect URL at the broker; after a login the browser lands there and pocketdesk
+    completes the session, no pasting needed. Only links pocketdesk made (each carries a
+    one-time state) can finish a login there; "" (the default) listens nowhere.
     """
 
     redirect_listen: str = ""
@@ -300,7 +312,7 @@ class LoginConfig(_Section):
         if not value:
             return value
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError('must be host:port, e.g. "127.0.0.1:8765"')
         return value
 

@@ -11,6 +11,7 @@ re-exports both names, so this module imports ``core.config`` for annotations on
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -26,9 +27,31 @@ if TYPE_CHECKING:  # only for the annotations: loading config must not import th
     from core.config import AppConfig
 
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_ACCOUNT_OWN_KEYS = frozenset(
+ACCOUNT_OWN_KEYS = frozenset(
     {"name", "broker", "default_exchange", "exit_band_pct", "exit_dwell_s", "risk"}
 )
+
+
+ENV_REF = "env:"
+
+
+def resolve_env_refs(
+    settings: Mapping[str, Any], where: str, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The settings with every ``"env:NAME"`` value replaced by that variable's value."""
+    env = os.environ if environ is None else environ
+    resolved: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, str) and value.startswith(ENV_REF):
+            name = value[len(ENV_REF) :].strip()
+            if not name or name not in env:
+                raise ConfigError(
+                    f"{where}.{key} names the environment variable {name or '(none)'}, which "
+                    "is not set; set it before starting pocketdesk"
+                )
+            value = env[name]
+        resolved[key] = value
+    return resolved
 
 
 class AccountConfig(BaseModel):
@@ -52,14 +75,14 @@ class AccountConfig(BaseModel):
         explicit = data.get("settings", {})
         if not isinstance(explicit, Mapping):
             return data  # let the field validation name accounts[i].settings
-        loose = {k: v for k, v in data.items() if k not in _ACCOUNT_OWN_KEYS and k != "settings"}
+        loose = {k: v for k, v in data.items() if k not in ACCOUNT_OWN_KEYS and k != "settings"}
         clash = sorted(set(explicit) & set(loose))
         if clash:
             raise ValueError(
                 f"key {clash[0]!r} is given both in the account table and in its settings "
                 "sub-table; keep one"
             )
-        own = {k: v for k, v in data.items() if k in _ACCOUNT_OWN_KEYS}
+        own = {k: v for k, v in data.items() if k in ACCOUNT_OWN_KEYS}
         return {**own, "settings": {**explicit, **loose}}
 
     @field_validator("name")
@@ -100,9 +123,15 @@ class _MaskedValues:
 
 
 def validate_accounts(
-    config: AppConfig, registry: BrokerRegistry
+    config: AppConfig,
+    registry: BrokerRegistry,
+    stored: Mapping[str, Mapping[str, str]] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> list[tuple[AccountConfig, Mapping[str, Any]]]:
     """Check each account's settings with its broker kind; return (account, validated settings).
+
+    ``"env:NAME"`` values are read from the environment (``environ``, default ``os.environ``);
+    ``stored`` secrets (``core.secret_store``) fill keys the file leaves out.
 
     A broker kind reports a bad setting as ``ConfigError("key: what is wrong")``; it is re-raised
     as ``accounts[i] (NAME).key: ...`` so the message names the full key.
@@ -127,8 +156,12 @@ def validate_accounts(
             )
         if problem:
             raise ConfigError(problem)
+        given = resolve_env_refs(account.settings, where, environ)
+        # A null (JSON from the environment) leaves the key to the stored secret.
+        given = {key: value for key, value in given.items() if value is not None}
+        merged = {**(stored or {}).get(account.name, {}), **given}
         try:
-            settings = registry.kind(account.broker).validate_settings(account.settings)
+            settings = registry.kind(account.broker).validate_settings(merged)
         except ConfigError as err:
             problem = f"{where}.{err}"
         except ValidationError as err:

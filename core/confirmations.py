@@ -25,6 +25,8 @@ class ActionKind(StrEnum):
     CANCEL = "cancel"
     MODIFY = "modify"
     EXIT = "exit"
+    PANIC_ARM = "panic_arm"  # the first of /panic's two confirmations
+    PANIC = "panic"  # the second: pressing it flattens everything
 
 
 class Decision(StrEnum):

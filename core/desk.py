@@ -8,9 +8,11 @@ reaches a broker until the ticket's confirmation is used.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from core.audit import AuditEntry, AuditLog
 from core.broker import Broker, BrokerRegistry
 from core.clock import Clock
 from core.codec import request_from_dict, request_to_dict
@@ -26,6 +28,7 @@ from core.models import (
     Product,
     Quote,
 )
+from core.pnl import PnlReport, PnlService
 from core.resolve import AccountResolver
 from core.results import (
     AccountInfo,
@@ -35,6 +38,8 @@ from core.results import (
     StatusReport,
     Ticket,
 )
+from core.safety import KillSwitch, Panic, PanicReport
+from core.scheduler import JobStatus
 from core.sessions import SessionService
 from core.storage.outbox import OutboxRepository
 from core.tracker import OrderTracker
@@ -72,6 +77,9 @@ class Desk:
         self.resolver = AccountResolver(registry)
         self._exit_rules: ExitDesk | None = None
         self.sessions: SessionService | None = None
+        self._safety: tuple[AuditLog, KillSwitch, Panic] | None = None
+        self.jobs: Callable[[], list[JobStatus]] = list  # the scheduler's, once attached
+        self._pnl: PnlService | None = None
 
     def attach_sessions(self, sessions: SessionService) -> None:
         self.sessions = sessions
@@ -82,11 +90,34 @@ class Desk:
             raise UserError("logins are not available")
         return self.sessions.login_link(self.registry.get(account).account)
 
+    @property
+    def login_returns_by_itself(self) -> bool:
+        """Whether a browser login comes back to pocketdesk (the redirect receiver runs)."""
+        return self.sessions is not None and self.sessions.states is not None
+
     async def complete_login(self, account: str, response: str) -> str:
         """Finish a login from what the user pasted; the broker's user id."""
         if self.sessions is None:
             raise UserError("logins are not available")
         return await self.sessions.complete(self.registry.get(account).account, response)
+
+    def attach_safety(self, audit: AuditLog, switch: KillSwitch, panic: Panic) -> None:
+        self._safety = (audit, switch, panic)
+
+    def safety(self) -> tuple[AuditLog, KillSwitch, Panic]:
+        """The audit log, the kill switch and /panic."""
+        if self._safety is None:
+            raise UserError("the kill switch is not running")
+        return self._safety
+
+    def attach_pnl(self, service: PnlService) -> None:
+        self._pnl = service
+
+    async def pnl(self, period: str = "today", account: str | None = None) -> PnlReport:
+        """Profit and loss per account for /pnl: "today" or "week"."""
+        if self._pnl is None:
+            raise UserError("P&L is not available")
+        return await self._pnl.report(period, account)
 
     def attach_exit_rules(self, exit_desk: ExitDesk) -> None:
         self._exit_rules = exit_desk
@@ -135,6 +166,8 @@ class Desk:
         if request.order_type not in broker.capabilities.order_types:
             raise OrderDenied(f"{broker.account} does not support {request.order_type} orders")
         last = await self._last_price(broker, instrument_id)
+        if self.execution.risk is not None:  # a denial here makes no ticket
+            await self.execution.risk.check(broker, request, instrument, last_price=last)
         basis = request.price or request.trigger_price or last
         value = basis * request.quantity if basis is not None else None
         warnings = self._warnings(broker.account, request, last)
@@ -237,10 +270,16 @@ class Desk:
 
     # --- decisions ----------------------------------------------------------------------------
 
-    async def confirm(self, confirmation_id: str, user_id: int) -> ActionResult:
+    async def confirm(
+        self, confirmation_id: str, user_id: int
+    ) -> ActionResult | Ticket | PanicReport:
         """Use a confirmation and carry out its action (once, however often it is pressed)."""
         confirmation = await self.confirmations.decide(confirmation_id, user_id, Decision.CONFIRM)
         payload = confirmation.payload
+        if confirmation.kind is ActionKind.PANIC_ARM:
+            return await self._panic_ticket(confirmation.user_id, confirmation.chat_id, True)
+        if confirmation.kind is ActionKind.PANIC:
+            return await self.safety()[2].run(user_id)
         if confirmation.kind is ActionKind.PLACE:
             order = await self.execution.place(request_from_dict(payload["request"]))
         elif confirmation.kind is ActionKind.CANCEL:
@@ -267,6 +306,28 @@ class Desk:
     async def dismiss(self, confirmation_id: str, user_id: int) -> None:
         """Cancel a ticket; nothing is sent."""
         await self.confirmations.decide(confirmation_id, user_id, Decision.CANCEL)
+
+    # --- the kill switch ----------------------------------------------------------------------
+
+    async def halt(self, user_id: int, account: str | None) -> list[str]:
+        """Stop new entries on one account or on every account (exits keep working)."""
+        return await self.safety()[1].halt(account, user_id, f"/halt by {user_id}")
+
+    async def resume(self, user_id: int, account: str | None) -> list[str]:
+        return await self.safety()[1].resume(account, user_id)
+
+    async def preview_panic(self, user_id: int, chat_id: int) -> Ticket:
+        """The first of /panic's two confirmations: what would be cancelled and closed."""
+        return await self._panic_ticket(user_id, chat_id, False)
+
+    async def _panic_ticket(self, user_id: int, chat_id: int, armed: bool) -> Ticket:
+        plan = await self.safety()[2].plan()
+        kind = ActionKind.PANIC if armed else ActionKind.PANIC_ARM
+        confirmation = await self.confirmations.create(user_id, chat_id, kind, {})
+        return Ticket(confirmation=confirmation, kind=kind, panic=plan)
+
+    async def audit_entries(self, limit: int) -> list[AuditEntry]:
+        return await self.safety()[0].recent(limit)
 
     # --- views --------------------------------------------------------------------------------
 
@@ -330,6 +391,8 @@ class Desk:
             accounts=accounts,
             in_flight=len(in_flight),
             alerts_pending=pending,
+            halts=self.safety()[1].halted() if self._safety is not None else [],
+            jobs=self.jobs(),
         )
 
     async def _last_price(self, broker: Broker, instrument: InstrumentId) -> Decimal | None:

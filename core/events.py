@@ -31,9 +31,14 @@ class EventKind(StrEnum):
     FEED_FALLBACK = "feed_fallback"
     FEED_RECOVERED = "feed_recovered"
     TOKEN_EXPIRED = "token_expired"
+    LOGGED_IN = "logged_in"
     SYNC_MISMATCH = "sync_mismatch"
     RISK_HALT = "risk_halt"
     COMPONENT_FAILED = "component_failed"
+    SQUARE_OFF = "square_off"
+    LOGIN_REMINDER = "login_reminder"
+    DAILY_REPORT = "daily_report"
+    JOB_FAILED = "job_failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from core.models import (
     Side,
 )
 from core.orders import OrderEvent, OrderEventKind
+from core.risk import RiskService
 from core.tracker import IntentHook, OrderTracker
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,13 @@ class ExecutionService:
         tracker: OrderTracker,
         locks: PositionLocks,
         gate: TradingGate,
+        risk: RiskService | None = None,
     ) -> None:
         self.registry = registry
         self.tracker = tracker
         self.locks = locks
         self.gate = gate
+        self.risk = risk
 
     async def place(
         self, request: OrderRequest, purpose: OrderPurpose = OrderPurpose.ENTRY
@@ -120,6 +123,7 @@ class ExecutionService:
         """Place an order; the caller holds the position's lock.
 
         ``with_intent`` runs in the transaction that stores the intent (see ``OrderTracker``).
+        The risk checks run before the intent is stored: a denial records and sends nothing.
         """
         self.gate.check(request.account)
         broker = self.registry.get(request.account)
@@ -129,6 +133,8 @@ class ExecutionService:
             raise OrderDenied(f"{broker.account} does not support the {request.product} product")
         instrument = await self._instrument(broker, request)
         request = normalise(request, instrument)
+        if self.risk is not None:
+            await self.risk.check(broker, request, instrument, purpose)
         client_order_id = new_client_order_id()
         await self.tracker.record_intent(request, client_order_id, purpose, with_intent=with_intent)
         return await self._submit(broker, request, client_order_id)
@@ -224,6 +230,15 @@ class ExecutionService:
                         f"quantity must be whole lots of {instrument.lot_size} and above the "
                         f"{order.filled_quantity} already filled"
                     )
+            if self.risk is not None:
+                await self.risk.check_modify(
+                    broker,
+                    order,
+                    instrument,
+                    quantity=quantity,
+                    price=price,
+                    trigger_price=trigger_price,
+                )
             try:
                 report = await broker.modify_order(
                     order.broker_order_id or "",

@@ -17,6 +17,9 @@ from core.models import (
     Product,
     Side,
 )
+from core.safety import PanicPlan
+from core.scheduler import JobStatus
+from core.storage.safety import HaltRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,7 @@ class Ticket:
     new_price: Decimal | None = None
     new_trigger_price: Decimal | None = None
     warnings: tuple[str, ...] = ()
+    panic: PanicPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class StatusReport:
     accounts: list[AccountInfo]
     in_flight: int
     alerts_pending: int
+    halts: list[HaltRow] = field(default_factory=list)
+    jobs: list[JobStatus] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

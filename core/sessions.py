@@ -8,6 +8,7 @@ and asks for a new login.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from core.broker import BrokerRegistry, LoginCapable
@@ -16,6 +17,9 @@ from core.errors import UserError
 from core.secrets import SecretBox
 from core.storage.db import Database
 from core.storage.sessions import SessionRepository
+
+if TYPE_CHECKING:
+    from core.login_links import LoginStates
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +43,18 @@ def request_token_from(response: str) -> str:
 
 class SessionService:
     def __init__(
-        self, registry: BrokerRegistry, db: Database, box: SecretBox, clock: Clock
+        self,
+        registry: BrokerRegistry,
+        db: Database,
+        box: SecretBox,
+        clock: Clock,
+        states: LoginStates | None = None,
     ) -> None:
         self.registry = registry
         self.db = db
         self.box = box
         self.clock = clock
+        self.states = states  # set when the redirect receiver runs: links carry a state
         self.repo = SessionRepository()
 
     def _broker(self, account: str) -> LoginCapable:
@@ -54,7 +64,12 @@ class SessionService:
         return broker
 
     def login_link(self, account: str) -> str:
-        return self._broker(account).login_url()
+        """The broker's login page; with the redirect receiver on, it carries the account's
+        name and a new one-time state, which the broker hands back to the receiver."""
+        broker = self._broker(account)
+        if self.states is None:
+            return broker.login_url()
+        return broker.login_url({"account": account, "state": self.states.issue(account)})
 
     async def complete(self, account: str, response: str) -> str:
         """Finish a login from what the user pasted; return the broker's user id."""

@@ -13,6 +13,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 
+from core.audit import describe_order
 from core.clock import Clock
 from core.events import Event, events_for_transition
 from core.models import (
@@ -28,7 +29,7 @@ from core.orders import OrderEvent, apply
 from core.reconcile import events_from_report, legal_sequence
 from core.storage.db import Database, Tx, execute_now
 from core.storage.orders import OrderRepository, insert_statement
-from core.storage.outbox import OutboxRepository
+from core.storage.outbox import OutboxRepository, audit_statement
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class OrderTracker:
 
         def store(conn: sqlite3.Connection) -> None:
             execute_now(conn, insert_statement(order))
+            execute_now(conn, audit_statement(now, None, "order intent", describe_order(order)))
             if with_intent is not None:
                 with_intent(conn, order)
 

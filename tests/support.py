@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,8 +28,13 @@ FAST_EXITS = AutoExitSettings(
 )
 
 
-# Tests run at any hour: the exchange's session is switched off unless a test asks for it.
-ANY_HOUR = {"POCKETDESK_RISK__MARKET_HOURS": "false"}
+# Tests run at any hour: the exchange's session and the day's scheduled jobs (square-off,
+# reminders, reports) are switched off unless a test asks for them.
+NO_JOBS = {"square_off": {}, "login_reminder": "", "eod_report": "", "instrument_refresh": ""}
+ANY_HOUR = {
+    "POCKETDESK_RISK__MARKET_HOURS": "false",
+    "POCKETDESK_SCHEDULE": json.dumps(NO_JOBS),
+}
 
 
 def paper_config(
@@ -61,6 +67,7 @@ def paper_config(
         "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
         "POCKETDESK_ACCOUNTS": _json([account, *more_accounts]),
         "POCKETDESK_RISK": _json({"market_hours": False, **(risk or {})}),
+        "POCKETDESK_SCHEDULE": _json(NO_JOBS),
     }
     for key, value in (telegram or {}).items():
         environ[f"POCKETDESK_TELEGRAM__{key.upper()}"] = value

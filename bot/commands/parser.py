@@ -12,6 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from bot.commands.exits import EXIT_PARSERS
+from bot.commands.safety import SAFETY_PARSERS
 from bot.commands.types import (
     AccountsCommand,
     CancelCommand,
@@ -246,4 +247,5 @@ _PARSERS: dict[str, Callable[[list[str], str], Command]] = {
     "exit": _exit,
     "login": _login,
     **EXIT_PARSERS,
+    **SAFETY_PARSERS,
 }

@@ -133,6 +133,40 @@ class LoginCommand:
     response: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HaltCommand:
+    """Stop new entries on one account (``account``) or on every account (None)."""
+
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeCommand:
+    """Allow new entries again on one account or on every account (None)."""
+
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PanicCommand:
+    """Cancel every open order, then flatten every position on every account."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCommand:
+    """The latest ``count`` entries of the audit log."""
+
+    count: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class PnlCommand:
+    """Profit and loss with a chart: ``period`` is "today" or "week"."""
+
+    period: str = "today"
+    account: str | None = None
+
+
 Command: TypeAlias = (
     HelpCommand
     | AccountsCommand
@@ -149,4 +183,9 @@ Command: TypeAlias = (
     | TrailCommand
     | ExitsCommand
     | LoginCommand
+    | HaltCommand
+    | ResumeCommand
+    | PanicCommand
+    | AuditCommand
+    | PnlCommand
 )

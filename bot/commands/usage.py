@@ -193,6 +193,59 @@ _SPECS = (
             "request_token) after the account name: /login zerodha https://...",
         ),
     ),
+    CommandSpec(
+        name="pnl",
+        usage="/pnl [today|week] [on=ACCOUNT]",
+        summary="Show profit and loss per account, with a chart",
+        trades=False,
+        example="/pnl week",
+        notes=(
+            "today: realised and unrealised P&L since the day began, the equity curve and a",
+            "bar per position; week: the last seven days, one bar per day.",
+        ),
+    ),
+    CommandSpec(
+        name="halt",
+        usage="/halt [ACCOUNT|all]",
+        summary="Kill switch: stop new entries (exits and stops keep working)",
+        trades=True,
+        example="/halt",
+        notes=(
+            "Without ACCOUNT every account is halted. Open orders stay; armed stops still fire.",
+            "It lasts until /resume, restarts included.",
+        ),
+    ),
+    CommandSpec(
+        name="resume",
+        usage="/resume [ACCOUNT|all]",
+        summary="Lift a /halt",
+        trades=True,
+        example="/resume zerodha",
+        notes=(
+            "Without ACCOUNT every halt is lifted. The daily loss limit is not: it",
+            "holds until the next trading day.",
+        ),
+    ),
+    CommandSpec(
+        name="panic",
+        usage="/panic",
+        summary="Cancel every open order and close every position on every account",
+        trades=True,
+        example="/panic",
+        notes=(
+            "Asks twice before doing anything. Then it halts every account, cancels every",
+            "open order, closes every position at market and reports per account what",
+            "worked and what did not.",
+        ),
+    ),
+    CommandSpec(
+        name="audit",
+        usage="/audit [N]",
+        summary="Show the latest entries of the audit log (owners only)",
+        trades=True,
+        example="/audit 50",
+        notes=("N is 1 to 200; 20 without it.",),
+    ),
 )
 
 COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in _SPECS}

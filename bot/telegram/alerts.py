@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # The ticket edit already says it, in the chat that placed the order.
 _EDIT_ONLY = frozenset({EventKind.ORDER_PLACED, EventKind.ORDER_MODIFIED})
+# Alerts that ask for a broker login, so they come with the login page's button.
+_NEEDS_LOGIN = frozenset({EventKind.TOKEN_EXPIRED, EventKind.LOGIN_REMINDER})
 
 
 LoginLink = Callable[[str], str]
@@ -73,9 +75,9 @@ class TelegramAlerts:
             lines.append(text)
         if lines:
             await self.sender.send(chat_id, "\n".join(lines), paced=True, reply_to=reply_to)
-        for event in events:
-            if event.id in todo and event.kind is EventKind.TOKEN_EXPIRED:
-                await self._login_button(chat_id, event.account)
+        logins = {e.account for e in events if e.id in todo and e.kind in _NEEDS_LOGIN}
+        for account in sorted(logins):  # one button per account, however many alerts ask
+            await self._login_button(chat_id, account)
         await self.store.mark_delivered(chat_id, sorted(todo))
 
     async def _login_button(self, chat_id: int, account: str) -> None:

@@ -165,7 +165,10 @@ class TelegramFront:
                 await self._show(user.chat_id, reply)
 
     async def _show(self, chat_id: int, reply: Reply) -> None:
-        sent = await self.sender.send(chat_id, reply.html, reply.buttons)
+        if reply.photo is not None:
+            sent = await self.sender.send_photo(chat_id, reply.photo, reply.html, reply.buttons)
+        else:
+            sent = await self.sender.send(chat_id, reply.html, reply.buttons)
         if reply.ticket and reply.buttons:
             await self.store.remember_ticket(reply.ticket, chat_id, sent.message_id)
 

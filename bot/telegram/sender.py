@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, RetryAfter
 
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Keyboard = tuple[tuple[Button, ...], ...]
+MAX_CAPTION = 1024  # characters (UTF-16 code units) after Telegram has parsed the HTML
 
 
 def keyboard(buttons: Keyboard) -> InlineKeyboardMarkup | None:
@@ -37,6 +38,11 @@ def keyboard(buttons: Keyboard) -> InlineKeyboardMarkup | None:
             for row in buttons
         ]
     )
+
+
+def _utf16_len(text: str) -> int:
+    """Length as Telegram counts it: in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -75,6 +81,69 @@ class Sender:
                 self._last_sent[chat_id] = time.monotonic()
             assert message is not None
             return message
+
+    async def send_photo(
+        self,
+        chat_id: int,
+        photo: bytes,
+        caption: str = "",
+        buttons: Keyboard = (),
+        *,
+        reply_to: int | None = None,
+        filename: str = "chart.png",
+    ) -> Message:
+        """Send a picture with an HTML caption; return the last message sent.
+
+        A caption too long for Telegram (1,024 characters) follows the picture as a message of
+        its own, buttons and all, rather than being cut.
+        """
+        fits = _utf16_len(to_plain(caption)) <= MAX_CAPTION
+        lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
+        async with lock:
+            message = await self._photo_one(
+                chat_id,
+                InputFile(photo, filename=filename),
+                caption if fits else "",
+                keyboard(buttons) if fits else None,
+                reply_to,
+            )
+            self._last_sent[chat_id] = time.monotonic()
+        if not fits:
+            return await self.send(chat_id, caption, buttons, reply_to=reply_to)
+        return message
+
+    async def _photo_one(
+        self,
+        chat_id: int,
+        photo: InputFile,
+        caption: str,
+        markup: InlineKeyboardMarkup | None,
+        reply_to: int | None,
+    ) -> Message:
+        try:
+            return await self._retrying(
+                lambda: self.bot.send_photo(
+                    chat_id,
+                    photo,
+                    caption=caption or None,
+                    parse_mode=ParseMode.HTML if caption else None,
+                    reply_markup=markup,
+                    reply_to_message_id=reply_to,
+                )
+            )
+        except BadRequest as exc:
+            if not caption or "parse entities" not in str(exc).lower():
+                raise
+            log.warning("HTML caption refused by Telegram (%s); sending it as plain text", exc)
+            return await self._retrying(
+                lambda: self.bot.send_photo(
+                    chat_id,
+                    photo,
+                    caption=to_plain(caption),
+                    reply_markup=markup,
+                    reply_to_message_id=reply_to,
+                )
+            )
 
     async def edit(self, chat_id: int, message_id: int, html: str, buttons: Keyboard = ()) -> None:
         """Replace a message's text and buttons; an edit that changes nothing is fine."""

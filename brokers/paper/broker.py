@@ -174,6 +174,7 @@ class PaperBroker:
         """Cancel a working order; ``BrokerRejected`` when closed, ``NotFound`` when unknown."""
         await self._answer_delay()
         self.faults.settle()
+        self.faults.check_cancel()
         return self._exchange.cancel_order(broker_order_id)
 
     def set_price(self, instrument_id: InstrumentId | str, price: Decimal | int | str) -> None:

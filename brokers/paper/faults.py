@@ -27,7 +27,13 @@ from typing import Protocol
 
 from brokers.paper.config import PaperSettings
 from brokers.paper.exchange import PaperExchange
-from core.errors import AuthenticationFailed, BrokerError, BrokerUnavailable, OutcomeUnknown
+from core.errors import (
+    AuthenticationFailed,
+    BrokerError,
+    BrokerRejected,
+    BrokerUnavailable,
+    OutcomeUnknown,
+)
 from core.models import Heartbeat, OrderReport, OrderRequest, Tick
 
 log = logging.getLogger(__name__)
@@ -98,6 +104,7 @@ class PaperFaults:
         self._late_rejections: deque[str] = deque()
         self._timeouts = 0
         self._quote_failures = 0
+        self._cancel_failures: deque[str] = deque()
         self._orders_seen = 0
         self._accepted: list[tuple[str, str]] = []  # (order id, reason): awaiting rejection
         self._cycle: asyncio.Task[None] | None = None
@@ -153,6 +160,15 @@ class PaperFaults:
         """Make the next ``n`` ``fetch_quotes`` calls raise ``BrokerUnavailable``."""
         self._quote_failures += _count(n)
 
+    def refuse_cancels(self, n: int = 1, reason: str = "RMS: cancel refused") -> None:
+        """Refuse the next ``n`` cancels with ``BrokerRejected`` carrying ``reason``."""
+        self._cancel_failures.extend([reason] * _count(n))
+
+    def check_cancel(self) -> None:
+        """Raise ``BrokerRejected`` when a cancel refusal is armed (using it up)."""
+        if self._cancel_failures:
+            raise BrokerRejected(self._cancel_failures.popleft())
+
     def clear(self) -> None:
         """Back to normal: every fault off, the stall cycle stopped, the stream flowing.
 
@@ -168,6 +184,7 @@ class PaperFaults:
         self._auth_expired = False
         self._rejections.clear()
         self._late_rejections.clear()
+        self._cancel_failures.clear()
 
     # ----------------------------------------------------------------------------- hooks
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -114,8 +115,13 @@ class ZerodhaBroker:
 
     # --- daily login ----------------------------------------------------------------------
 
-    def login_url(self) -> str:
-        return self.client.login_url()
+    def login_url(self, redirect_params: Mapping[str, str] | None = None) -> str:
+        """Kite's login page; ``redirect_params`` go as one URL-encoded query string, which
+        Kite appends to the redirect address after the login."""
+        url = self.client.login_url()
+        if redirect_params:
+            url += "&" + urlencode({"redirect_params": urlencode(redirect_params)})
+        return url
 
     async def complete_login(self, request_token: str) -> tuple[str, str]:
         session = await self.client.generate_session(request_token)
@@ -129,6 +135,10 @@ class ZerodhaBroker:
 
     async def fetch_instrument(self, instrument: InstrumentId) -> Instrument:
         return (await self.instruments.index()).get(instrument)
+
+    async def refresh_instruments(self) -> int:
+        """Download Kite's instrument dump again (the scheduler does this before the open)."""
+        return len(await self.instruments.refresh())
 
     # --- writes -----------------------------------------------------------------------------
 

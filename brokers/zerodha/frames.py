@@ -8,16 +8,22 @@ checked against the official client, are in the project's research notes on Kite
 
 The ticker client hands each binary WebSocket message to ``parse_frame``; this module does no
 I/O. It is tested field by field against the official client's parser (tests/brokers/zerodha).
+
+Speed matters here (an expiry-day burst is thousands of packets a second, in pure Python), and two
+things dominate: building the packet objects and building the Decimals. So packets are built as
+mutable twins of their frozen classes and then relabelled (``_draft_class``), prices are built
+with the Decimal operators under an exact context set for the whole frame, and a full packet's
+market depth (ten more objects and ten more prices) is decoded only when first read. ``make
+bench`` compares this parser with the official one (bench/kite.py).
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import MISSING, dataclass, field, fields, make_dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Context, Decimal
+from decimal import Context, Decimal, getcontext, setcontext
 from enum import StrEnum
-from itertools import repeat
 from typing import Any
 
 from core.errors import BrokerError
@@ -67,7 +73,8 @@ class KitePacket:
     day's OHLC and ``change_pct`` (and, for tradable instruments, quantities, volume and average
     price); ``full`` adds the timestamps (epoch seconds, see ``to_datetime``) and, for tradable
     instruments, open interest and five levels of depth. Indices (``tradable`` false) carry no
-    quantities at all.
+    quantities at all. A parsed packet decodes its depth on the first read of ``depth`` (equality,
+    hashing, ``repr`` and pickling read it too); it is a plain value otherwise.
     """
 
     instrument_token: int
@@ -130,6 +137,18 @@ def parse_frame(data: bytes) -> list[KitePacket]:
         return []
     count = data[0] << 8 | data[1]
     packets: list[KitePacket] = []
+    # The Decimal operators are exact under _EXACT and take half the time of its methods; the
+    # caller's context is back in place before anything else runs.
+    caller = getcontext()
+    setcontext(_EXACT)
+    try:
+        _parse_packets(data, size, count, packets)
+    finally:
+        setcontext(caller)
+    return packets
+
+
+def _parse_packets(data: bytes, size: int, count: int, packets: list[KitePacket]) -> None:
     offset = 2
     for number in range(1, count + 1):
         if offset + 2 > size:
@@ -145,7 +164,6 @@ def parse_frame(data: bytes) -> list[KitePacket]:
         if parse is not None:
             packets.append(parse(data, offset))
         offset += length
-    return packets
 
 
 # --- the packet layouts -------------------------------------------------------------------------
@@ -160,10 +178,9 @@ _INDEX_FULL = struct.Struct(">8I")
 _QUOTE = struct.Struct(">11I")
 # the quote fields, then last trade time, oi, oi day high, oi day low, exchange timestamp, then
 # ten depth levels (five bids, five asks) of quantity, price, orders (uint16) and 2 bytes padding
-_DEPTH_LEVEL = ">IIH2x"
-_FULL = struct.Struct(">16I" + _DEPTH_LEVEL[1:] * 10)
-_DEPTH_FIRST = 16
-_DEPTH_FIELDS = 3
+_FULL_FIELDS = struct.Struct(">16I")
+_DEPTH_LEVEL = struct.Struct(">IIH2x")
+_FULL_LENGTH = _FULL_FIELDS.size + 10 * _DEPTH_LEVEL.size
 
 # Exact under any thread context: raw prices have at most 10 digits and a scale is a power of ten.
 _EXACT = Context(prec=28)
@@ -174,143 +191,176 @@ _SCALES: tuple[Decimal, ...] = tuple(_DIVIDE(1, price_divisor(segment)) for segm
 
 
 def _draft_class(cls: type[Any]) -> Any:
-    """A non-frozen twin of the frozen slotted dataclass ``cls``: same fields, same slots.
+    """A plain twin of the frozen slotted dataclass ``cls``: the same slots and nothing else.
 
     A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``: about 2.5 us
     for a packet's 20 fields, twice the official client's whole parse of an ltp packet. The parser
-    builds the twin (plain slot stores) and then relabels it ``cls``; CPython allows assigning
-    ``__class__`` between classes of identical slot layout. The result is a genuine, frozen,
-    hashable ``cls`` instance, equal to one built the usual way.
+    creates the twin, stores the fields into its slots, and relabels it ``cls``; CPython allows
+    assigning ``__class__`` between classes of identical slot layout. The result is a genuine,
+    frozen, hashable ``cls`` instance, equal to one built the usual way.
     """
-    spec = [
-        (f.name, f.type) if f.default is MISSING else (f.name, f.type, field(default=f.default))
-        for f in fields(cls)
-    ]
-    twin: Any = make_dataclass(f"_{cls.__name__}Draft", spec, slots=True)
-    if twin.__slots__ != cls.__slots__:  # pragma: no cover - a dataclasses change would show here
-        raise TypeError(f"cannot build {cls.__name__} quickly: slot layouts differ")
-    return twin
+    return type(f"_{cls.__name__}Draft", (), {"__slots__": cls.__slots__})
 
 
 _PacketDraft = _draft_class(KitePacket)
 _DepthDraft = _draft_class(Depth)
 _LevelDraft = _draft_class(DepthLevel)
 
-
 # Bound once: an attribute lookup on an enum class costs ~80 ns, a tenth of an ltp packet.
 _LTP_MODE, _QUOTE_MODE, _FULL_MODE = Mode.LTP, Mode.QUOTE, Mode.FULL
+
+# Each parser below fills every slot of a draft (a slot never stored would raise on reading) and
+# multiplies raw prices by the segment's scale under ``_EXACT`` (``parse_frame`` sets it).
 
 
 def _ltp(data: bytes, offset: int) -> KitePacket:
     token, last = _LTP.unpack_from(data, offset)
-    segment = token & 0xFF
-    draft = _PacketDraft(
-        token, segment, segment != SEGMENT_INDICES, _LTP_MODE, _MULTIPLY(last, _SCALES[segment])
-    )
-    draft.__class__ = KitePacket
-    packet: KitePacket = draft
-    return packet
+    packet = _PacketDraft()
+    packet.instrument_token = token
+    packet.segment = segment = token & 0xFF
+    packet.tradable = segment != SEGMENT_INDICES
+    packet.mode = _LTP_MODE
+    packet.last_price = _SCALES[segment] * last
+    packet.last_traded_quantity = packet.average_traded_price = packet.volume_traded = None
+    packet.total_buy_quantity = packet.total_sell_quantity = None
+    packet.open = packet.high = packet.low = packet.close = None
+    packet.last_trade_time = packet.oi = packet.oi_day_high = packet.oi_day_low = None
+    packet.exchange_timestamp = packet.depth = None
+    packet.__class__ = KitePacket
+    result: KitePacket = packet
+    return result
 
 
 def _index_quote(data: bytes, offset: int) -> KitePacket:
     token, last, high, low, open_, close, _ = _INDEX_QUOTE.unpack_from(data, offset)
-    return _index(token, last, high, low, open_, close, _QUOTE_MODE, None)
+    packet = _index(token, last, high, low, open_, close)
+    packet.mode = _QUOTE_MODE
+    packet.exchange_timestamp = None
+    packet.__class__ = KitePacket
+    result: KitePacket = packet
+    return result
 
 
 def _index_full(data: bytes, offset: int) -> KitePacket:
     token, last, high, low, open_, close, _, timestamp = _INDEX_FULL.unpack_from(data, offset)
-    return _index(token, last, high, low, open_, close, _FULL_MODE, timestamp)
+    packet = _index(token, last, high, low, open_, close)
+    packet.mode = _FULL_MODE
+    packet.exchange_timestamp = timestamp
+    packet.__class__ = KitePacket
+    result: KitePacket = packet
+    return result
 
 
-def _index(
-    token: int,
-    last: int,
-    high: int,
-    low: int,
-    open_: int,
-    close: int,
-    mode: Mode,
-    timestamp: int | None,
-) -> KitePacket:
-    segment = token & 0xFF
+def _index(token: int, last: int, high: int, low: int, open_: int, close: int) -> Any:
+    """A draft of an index packet, but for its mode and exchange timestamp."""
+    packet = _PacketDraft()
+    packet.instrument_token = token
+    packet.segment = segment = token & 0xFF
+    packet.tradable = segment != SEGMENT_INDICES
     scale = _SCALES[segment]
-    draft = _PacketDraft(
-        token,
-        segment,
-        segment != SEGMENT_INDICES,
-        mode,
-        _MULTIPLY(last, scale),
-        open=_MULTIPLY(open_, scale),
-        high=_MULTIPLY(high, scale),
-        low=_MULTIPLY(low, scale),
-        close=_MULTIPLY(close, scale),
-        exchange_timestamp=timestamp,
-    )
-    draft.__class__ = KitePacket
-    packet: KitePacket = draft
+    packet.last_price = scale * last
+    packet.open = scale * open_
+    packet.high = scale * high
+    packet.low = scale * low
+    packet.close = scale * close
+    packet.last_traded_quantity = packet.average_traded_price = packet.volume_traded = None
+    packet.total_buy_quantity = packet.total_sell_quantity = None
+    packet.last_trade_time = packet.oi = packet.oi_day_high = packet.oi_day_low = None
+    packet.depth = None
     return packet
 
 
 def _quote(data: bytes, offset: int) -> KitePacket:
-    return _tradable(_QUOTE.unpack_from(data, offset), _QUOTE_MODE)
+    packet = _tradable(_QUOTE.unpack_from(data, offset))
+    packet.mode = _QUOTE_MODE
+    packet.last_trade_time = packet.oi = packet.oi_day_high = packet.oi_day_low = None
+    packet.exchange_timestamp = packet.depth = None
+    packet.__class__ = KitePacket
+    result: KitePacket = packet
+    return result
 
 
 def _full(data: bytes, offset: int) -> KitePacket:
-    return _tradable(_FULL.unpack_from(data, offset), _FULL_MODE)
+    values = _FULL_FIELDS.unpack_from(data, offset)
+    packet = _tradable(values)
+    packet.mode = _FULL_MODE
+    packet.last_trade_time, packet.oi, packet.oi_day_high, packet.oi_day_low = values[11:15]
+    packet.exchange_timestamp = values[15]
+    # the depth's own bytes, decoded on the first read of ``depth`` (``_read_depth``)
+    packet.depth = data[offset + _FULL_FIELDS.size : offset + _FULL_LENGTH]
+    packet.__class__ = KitePacket
+    result: KitePacket = packet
+    return result
 
 
-def _tradable(values: tuple[int, ...], mode: Mode) -> KitePacket:
+def _tradable(values: tuple[int, ...]) -> Any:
+    """A draft of a quote or full packet with the 11 quote fields set."""
     token, last, quantity, average, volume, buys, sells, open_, high, low, close = values[:11]
-    segment = token & 0xFF
+    packet = _PacketDraft()
+    packet.instrument_token = token
+    packet.segment = segment = token & 0xFF
+    packet.tradable = segment != SEGMENT_INDICES
     scale = _SCALES[segment]
-    draft = _PacketDraft(
-        token,
-        segment,
-        segment != SEGMENT_INDICES,
-        mode,
-        _MULTIPLY(last, scale),
-        quantity,
-        _MULTIPLY(average, scale),
-        volume,
-        buys,
-        sells,
-        _MULTIPLY(open_, scale),
-        _MULTIPLY(high, scale),
-        _MULTIPLY(low, scale),
-        _MULTIPLY(close, scale),
-    )
-    if mode is _FULL_MODE:
-        draft.last_trade_time, draft.oi, draft.oi_day_high, draft.oi_day_low = values[11:15]
-        draft.exchange_timestamp = values[15]
-        draft.depth = _depth(values, scale)
-    draft.__class__ = KitePacket
-    packet: KitePacket = draft
+    packet.last_price = scale * last
+    packet.last_traded_quantity = quantity
+    packet.average_traded_price = scale * average
+    packet.volume_traded = volume
+    packet.total_buy_quantity = buys
+    packet.total_sell_quantity = sells
+    packet.open = scale * open_
+    packet.high = scale * high
+    packet.low = scale * low
+    packet.close = scale * close
     return packet
 
 
-def _depth(values: tuple[int, ...], scale: Decimal) -> Depth:
-    """The ten levels after the 16 fixed fields: quantity, price, orders each; bids first."""
-    levels = list(
-        map(
-            _LevelDraft,
-            values[_DEPTH_FIRST::_DEPTH_FIELDS],
-            map(_MULTIPLY, values[_DEPTH_FIRST + 1 :: _DEPTH_FIELDS], repeat(scale)),
-            values[_DEPTH_FIRST + 2 :: _DEPTH_FIELDS],
-        )
-    )
-    for level in levels:
+# --- the market depth, decoded when first read ---------------------------------------------------
+
+_DEPTH_SLOT = KitePacket.__dict__["depth"]  # the slot's own descriptor, under the property
+
+
+def _read_depth(packet: KitePacket) -> Depth | None:
+    """``KitePacket.depth``: decodes a parsed full packet's depth bytes once, keeps the result."""
+    depth: Depth | bytes | None = _DEPTH_SLOT.__get__(packet)
+    if depth is None or isinstance(depth, Depth):
+        return depth
+    caller = getcontext()
+    setcontext(_EXACT)
+    try:
+        decoded = _decode_depth(depth, _SCALES[packet.segment])
+    finally:
+        setcontext(caller)
+    _DEPTH_SLOT.__set__(packet, decoded)  # as the frozen __init__ does: the same value, decoded
+    return decoded
+
+
+def _decode_depth(data: bytes, scale: Decimal) -> Depth:
+    """The ten levels of a full packet: quantity, price, orders each; bids first."""
+    levels = []
+    for quantity, price, orders in _DEPTH_LEVEL.iter_unpack(data):
+        level = _LevelDraft()
+        level.quantity = quantity
+        level.price = scale * price
+        level.orders = orders
         level.__class__ = DepthLevel
-    depth = _DepthDraft(tuple(levels[:5]), tuple(levels[5:]))
+        levels.append(level)
+    depth = _DepthDraft()
+    depth.buy = tuple(levels[:5])
+    depth.sell = tuple(levels[5:])
     depth.__class__ = Depth
     result: Depth = depth
     return result
 
+
+# A property over the slot: reads go through _read_depth, the dataclass __init__ (which sets fields
+# with object.__setattr__) still stores into the slot, and assignment still raises, being frozen.
+setattr(KitePacket, "depth", property(_read_depth, _DEPTH_SLOT.__set__))  # noqa: B010
 
 _PARSERS = {
     _LTP.size: _ltp,
     _INDEX_QUOTE.size: _index_quote,
     _INDEX_FULL.size: _index_full,
     _QUOTE.size: _quote,
-    _FULL.size: _full,
+    _FULL_LENGTH: _full,
 }
 PACKET_LENGTHS = frozenset(_PARSERS)

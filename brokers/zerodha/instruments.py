@@ -143,6 +143,13 @@ class InstrumentCache:
                 self._stamp = day
             return self._index
 
+    async def refresh(self) -> InstrumentIndex:
+        """Download the dump again even if today's is in hand; a failure keeps the old one."""
+        async with self._lock:
+            index = InstrumentIndex.from_csv(await self._fetch_csv())
+            self._index, self._stamp = index, self._today()
+            return index
+
     def invalidate(self) -> None:
         """Forget the index, so the next use fetches a fresh dump."""
         self._index = self._stamp = None

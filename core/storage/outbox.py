@@ -55,14 +55,19 @@ class OutboxRepository:
         return int(row[0]) if row else 0
 
 
+def audit_statement(now: datetime, user_id: int | None, action: str, detail: str) -> Statement:
+    """The INSERT of one audit entry, for a caller batching it with other statements."""
+    return (
+        "INSERT INTO audit_log (at, user_id, action, detail) VALUES (?,?,?,?)",
+        (format_time(now), user_id, action, detail),
+    )
+
+
 class AuditRepository:
     async def add(
         self, tx: Tx, now: datetime, user_id: int | None, action: str, detail: str
     ) -> None:
-        await tx.execute(
-            "INSERT INTO audit_log (at, user_id, action, detail) VALUES (?,?,?,?)",
-            (format_time(now), user_id, action, detail),
-        )
+        await tx.run(audit_statement(now, user_id, action, detail))
 
     async def recent(self, tx: Tx, limit: int = 20) -> list[tuple[datetime, int | None, str, str]]:
         rows = await tx.fetchall(

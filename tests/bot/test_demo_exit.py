@@ -26,6 +26,7 @@ def _config(tmp_path: Path, prices: Path) -> Path:
         f'[storage]\npath = "{tmp_path / "desk.db"}"\n'
         "[exits]\ndwell_s = 0.2\n"
         "[monitor]\nstale_after_s = 3.0\n"
+        "[risk]\nmarket_hours = false\n"
         "[[accounts]]\n"
         + "".join(f"{key} = {json.dumps(value)}\n" for key, value in account.items()),
         encoding="utf-8",

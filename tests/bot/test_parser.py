@@ -10,17 +10,22 @@ import pytest
 from bot.commands import (
     COMMANDS,
     AccountsCommand,
+    AuditCommand,
     CancelCommand,
     CommandError,
     ExitCommand,
     ExitsCommand,
+    HaltCommand,
     HelpCommand,
     LoginCommand,
     ModifyCommand,
     OrdersCommand,
+    PanicCommand,
     PlaceCommand,
+    PnlCommand,
     PositionsCommand,
     QuoteCommand,
+    ResumeCommand,
     StatusCommand,
     StopLossCommand,
     TargetCommand,
@@ -321,8 +326,10 @@ def test_only_commands_that_change_orders_or_positions_are_marked_as_trading() -
     trading = {name for name, spec in COMMANDS.items() if spec.trades}
     # /exits lists, but /exits clear removes exit rules: the command as a whole is trading.
     # /login changes which session an account trades with: owners only.
+    # The kill switch acts on trading; the audit log is for owners' eyes.
     assert trading == {
-        "buy", "sell", "cancel", "modify", "exit", "sl", "tp", "trail", "exits", "login"
+        "buy", "sell", "cancel", "modify", "exit", "sl", "tp", "trail", "exits", "login",
+        "halt", "resume", "panic", "audit",
     }  # fmt: skip
 
 
@@ -344,6 +351,11 @@ def test_every_example_in_the_help_parses_to_its_command() -> None:
         "trail": TrailCommand,
         "exits": ExitsCommand,
         "login": LoginCommand,
+        "pnl": PnlCommand,
+        "halt": HaltCommand,
+        "resume": ResumeCommand,
+        "panic": PanicCommand,
+        "audit": AuditCommand,
     }
     assert kinds.keys() == COMMANDS.keys()
     for name, spec in COMMANDS.items():

@@ -87,6 +87,7 @@ class _Fault:
     error: KiteError | None = None
     delay_s: float = 0.0
     after: bool = False  # the request takes effect before the error is answered
+    path: str | None = None  # only a request whose path starts with this (None: any)
 
 
 class FakeKite:
@@ -182,13 +183,31 @@ class FakeKite:
         for _ in range(calls):
             self.fail_next(429, "NetworkException", "Too many requests")
 
-    def fail_next(self, status: int, error_type: str, message: str, *, after: bool = False) -> None:
-        """The next request answers this error; ``after``: once the request took effect."""
-        self._faults.append(_Fault(KiteError(status, error_type, message), after=after))
+    def fail_next(
+        self,
+        status: int,
+        error_type: str,
+        message: str,
+        *,
+        after: bool = False,
+        path: str | None = None,
+    ) -> None:
+        """The next request (to ``path``, when given) answers this error; ``after``: once the
+        request took effect."""
+        error = KiteError(status, error_type, message)
+        self._faults.append(_Fault(error, after=after, path=path))
 
-    def delay_next(self, seconds: float) -> None:
-        """The next request takes effect at once, but its answer comes ``seconds`` later."""
-        self._faults.append(_Fault(delay_s=seconds))
+    def delay_next(self, seconds: float, *, path: str | None = None) -> None:
+        """The next request (to ``path``, when given) takes effect at once, but its answer comes
+        ``seconds`` later."""
+        self._faults.append(_Fault(delay_s=seconds, path=path))
+
+    def _take_fault(self, path: str) -> _Fault:
+        for index, fault in enumerate(self._faults):
+            if fault.path is None or path.startswith(fault.path):
+                del self._faults[index]
+                return fault
+        return _Fault()
 
     def of(self, method: str, path: str) -> list[Request]:
         """The recorded requests with this method whose path starts with ``path``."""
@@ -209,7 +228,7 @@ class FakeKite:
             form = {k: str(v) for k, v in (await request.post()).items()}
             seen = (request.method, request.path, list(request.query.items()), form)
             self.requests.append(Request(*seen, dict(request.headers), time.monotonic()))
-            fault = self._faults.popleft() if self._faults else _Fault()
+            fault = self._take_fault(request.path)
             try:
                 if fault.error is not None and not fault.after:
                     raise fault.error

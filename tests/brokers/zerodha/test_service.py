@@ -127,7 +127,8 @@ async def test_a_placed_but_timed_out_order_is_found_by_its_tag_not_placed_again
     alerts = AlertLog()
     async with kite_desk(tmp_path, alerts, timeout_s=0.3) as (service, rest, _ticker):
         [ticket] = await handle_text(service.desk, OWNER, "/buy INFY 5 @1500")
-        rest.delay_next(1.0)  # the placement: Kite takes the order, its answer comes too late
+        # The placement: Kite takes the order, its answer comes too late.
+        rest.delay_next(1.0, path="/orders/regular")
         [reply] = await handle_button(service.desk, OWNER, confirm_data(ticket))
         assert "waiting for the broker" in reply.html
         await alerts.wait_for("order_placed")

@@ -1,0 +1,61 @@
+"""The audit log: who did what and when — commands, confirmations, order actions, risk denials,
+halts and refused strangers. Owners read it with ``/audit``.
+
+Entries never hold a secret: command text passes through ``redact_command`` first, which keeps
+the verb and the account of a ``/login`` but never what was pasted after them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.clock import Clock
+from core.models import Order
+from core.storage.db import Database
+from core.storage.outbox import AuditRepository
+
+# The longest detail kept; a pasted novel is cut, not stored whole.
+MAX_DETAIL = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    user_id: int | None  # None: the desk itself (an automatic exit, a scheduled job)
+    action: str
+    detail: str
+
+
+def redact_command(text: str) -> str:
+    """A command line fit for the log: what follows ``/login ACCOUNT`` is a credential."""
+    words = text.strip().split()
+    if words and words[0].lower().partition("@")[0] == "/login" and len(words) > 2:
+        return " ".join([*words[:2], "[redacted]"])
+    return text.strip()[:MAX_DETAIL]
+
+
+def describe_order(order: Order) -> str:
+    r = order.request
+    price = f" @{r.price}" if r.price is not None else ""
+    trigger = f" trigger {r.trigger_price}" if r.trigger_price is not None else ""
+    return (
+        f"{order.client_order_id} {r.account} {r.side} {r.quantity} {r.instrument} "
+        f"{r.order_type}{price}{trigger} {r.product} ({order.purpose}) -> {order.status}"
+    )
+
+
+class AuditLog:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self.repo = AuditRepository()
+
+    async def record(self, user_id: int | None, action: str, detail: str = "") -> None:
+        async with self.db.transaction() as tx:
+            await self.repo.add(tx, self.clock.now(), user_id, action, detail[:MAX_DETAIL])
+
+    async def recent(self, limit: int = 20) -> list[AuditEntry]:
+        async with self.db.read() as tx:
+            rows = await self.repo.recent(tx, limit)
+        return [AuditEntry(*row) for row in rows]
