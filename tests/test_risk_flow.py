@@ -136,12 +136,9 @@ async def test_the_daily_loss_limit_halts_entries_alerts_once_and_exits_still_wo
     config = paper_config(tmp_path, risk={"daily_loss_limit": 1000})
     async with running_service(config, alerts=alerts) as service:
         broker = paper(service)
-
-        async def day_pnl(account: str) -> Decimal | None:
-            positions = await service.registry.get(account).fetch_positions()
-            return sum((p.realised_pnl + p.unrealised_pnl for p in positions), Decimal(0))
-
-        risk(service).day_pnl = day_pnl
+        # The day's P&L comes from the desk's own P&L service: its first reading (flat) is
+        # the day's baseline.
+        assert await service.pnl.day_pnl("paper") == 0
         broker.set_price("NSE:RELIANCE", "1500")
         await placed(service, "/buy RELIANCE 10")
         broker.set_price("NSE:RELIANCE", "1340")  # P&L -1,600
