@@ -12,12 +12,12 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from core.audit import AuditEntry, AuditLog
+from core.audit import AuditEntry, AuditLog, describe_order
 from core.broker import Broker, BrokerRegistry
 from core.clock import Clock
 from core.codec import request_from_dict, request_to_dict
 from core.confirmations import ActionKind, ConfirmationService, Decision
-from core.errors import BrokerError, NotFound, OrderDenied, UserError
+from core.errors import BrokerError, NotFound, OrderDenied, PocketdeskError, UserError
 from core.execution import ExecutionService, TradingGate, normalise
 from core.exit_desk import ExitDesk
 from core.models import (
@@ -280,11 +280,24 @@ class Desk:
             return await self._panic_ticket(confirmation.user_id, confirmation.chat_id, True)
         if confirmation.kind is ActionKind.PANIC:
             return await self.safety()[2].run(user_id)
-        if confirmation.kind is ActionKind.PLACE:
+        try:
+            order = await self._carry_out(confirmation.kind, payload)
+        except PocketdeskError as exc:
+            await self._audit(user_id, f"{confirmation.kind} failed", str(exc))
+            raise
+        await self._audit(user_id, f"{confirmation.kind} done", describe_order(order))
+        return ActionResult(kind=confirmation.kind, order=order)
+
+    async def _audit(self, user_id: int, action: str, detail: str) -> None:
+        if self._safety is not None:
+            await self._safety[0].record(user_id, action, detail)
+
+    async def _carry_out(self, kind: ActionKind, payload: dict[str, Any]) -> Order:
+        if kind is ActionKind.PLACE:
             order = await self.execution.place(request_from_dict(payload["request"]))
-        elif confirmation.kind is ActionKind.CANCEL:
+        elif kind is ActionKind.CANCEL:
             order = await self.execution.cancel(payload["client_order_id"])
-        elif confirmation.kind is ActionKind.MODIFY:
+        elif kind is ActionKind.MODIFY:
             order = await self.execution.modify(
                 payload["client_order_id"],
                 quantity=payload.get("quantity"),
@@ -301,7 +314,7 @@ class Desk:
                 last_price=Decimal(0),
             )
             order = await self.execution.exit_position(payload["account"], position)
-        return ActionResult(kind=confirmation.kind, order=order)
+        return order
 
     async def dismiss(self, confirmation_id: str, user_id: int) -> None:
         """Cancel a ticket; nothing is sent."""

@@ -187,6 +187,7 @@ async def test_audit_records_commands_confirmations_orders_denials_and_halts(
     assert "1 command: /buy RELIANCE 10" in log
     assert "1 confirmation confirm:" in log
     assert "desk order intent:" in log and "BUY 10 NSE:RELIANCE" in log
+    assert "1 place done:" in log and "-> FILLED" in log
     assert "denied (max_order_quantity)" in log
     assert "1 halt: paper" in log
     assert "/login paper [redacted]" in log

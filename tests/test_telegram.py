@@ -113,6 +113,11 @@ async def test_a_stranger_gets_no_reply_no_call_at_all_and_is_audited(tmp_path: 
             "stranger message",
             "stranger button",
         ]
+        # An owner reads them with /audit.
+        start = fake.mark()
+        fake.send_text(OWNER, "/audit 10")
+        [log] = await fake.wait_for("sendMessage", to(OWNER), start=start)
+        assert f"{STRANGER} stranger message: /buy INFY 100" in log.params["text"]
 
 
 async def test_a_viewer_reads_but_cannot_trade_or_confirm(tmp_path: Path) -> None:
