@@ -7,7 +7,6 @@ redirects, with the query Kite would add: its own fields plus the link's ``redir
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,9 +25,9 @@ from core.login_links import LINK_TTL_S, MAX_LIVE_PER_ACCOUNT, LoginStates
 from core.storage.outbox import AuditRepository
 from core.storage.sessions import SessionRepository
 from core.sync import SyncSettings
-from tests.brokers.zerodha.test_service import kite_fakes
+from tests.brokers.zerodha.test_service import kite_config, kite_fakes
 from tests.fakes.kite import FakeKite
-from tests.support import ANY_HOUR, FAST_EXITS, AlertLog, running_service
+from tests.support import FAST_EXITS, AlertLog, running_service
 from tests.test_flows import OWNER
 
 TOKEN = "fake-request-token"  # the one request token the fake Kite accepts (once)
@@ -40,22 +39,8 @@ async def kite_without_session(
 ) -> AsyncIterator[tuple[Service, FakeKite]]:
     """A Kite account that needs a login, with the redirect receiver on ``listen`` ("" = off)."""
     async with kite_fakes() as (rest, ticker):
-        account = {
-            "name": "kite",
-            "broker": "zerodha",
-            "api_key": rest.api_key,
-            "api_secret": rest.api_secret,
-            "api_url": rest.api_url,
-            "ticker_url": ticker.url,
-        }
-        environ = {
-            "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
-            "POCKETDESK_ACCOUNTS": json.dumps([account]),
-            **ANY_HOUR,
-        }
-        if listen:
-            environ["POCKETDESK_LOGIN__REDIRECT_LISTEN"] = listen
-        config = load_config(None, environ=environ)
+        listening = {"POCKETDESK_LOGIN__REDIRECT_LISTEN": listen} if listen else {}
+        config = kite_config(tmp_path, rest, ticker, access_token=None, environ=listening)
         sync = SyncSettings(poll_interval_s=0.1, session_check_s=0.2)
         async with running_service(config, alerts=alerts, sync=sync, exits=FAST_EXITS) as svc:
             yield svc, rest

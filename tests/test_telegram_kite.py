@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from bot.app import telegram_service
-from core.config import load_config
 from core.sync import SyncSettings
-from tests.brokers.zerodha.test_service import kite_fakes
+from tests.brokers.zerodha.test_service import kite_config, kite_fakes
 from tests.fakes.telegram import FakeTelegram
-from tests.support import ANY_HOUR, FAST_EXITS
+from tests.support import FAST_EXITS
 from tests.test_telegram import OWNER, TOKEN
 
 
 async def test_a_dead_kite_login_sends_a_log_in_button(tmp_path: Path) -> None:
     async with kite_fakes() as (rest, ticker), FakeTelegram(TOKEN) as telegram:
-        account = {
-            "name": "kite",
-            "broker": "zerodha",
-            "api_key": rest.api_key,
-            "api_secret": rest.api_secret,
-            "api_url": rest.api_url,
-            "ticker_url": ticker.url,
+        chat = {
+            "POCKETDESK_TELEGRAM__TOKEN": TOKEN,
+            "POCKETDESK_TELEGRAM__API_URL": telegram.api_url,
+            "POCKETDESK_TELEGRAM__OWNERS": str(OWNER),
         }
-        config = load_config(
-            None,
-            environ={
-                "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
-                "POCKETDESK_ACCOUNTS": json.dumps([account]),
-                **ANY_HOUR,
-                "POCKETDESK_TELEGRAM__TOKEN": TOKEN,
-                "POCKETDESK_TELEGRAM__API_URL": telegram.api_url,
-                "POCKETDESK_TELEGRAM__OWNERS": str(OWNER),
-            },
-        )
+        config = kite_config(tmp_path, rest, ticker, access_token=None, environ=chat)
         sync = SyncSettings(poll_interval_s=0.1, session_check_s=0.2)
         async with telegram_service(
             config, sync_settings=sync, exit_settings=FAST_EXITS, pace_s=0, poll_timeout_s=1

@@ -6,42 +6,15 @@ import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 from telegram import Bot
 
-from bot.app import Service, telegram_service
-from bot.telegram.front import TelegramFront
 from bot.telegram.sender import Sender
 from tests.fakes.telegram import Call, FakeTelegram
-from tests.support import FAST_EXITS, paper_config
+from tests.test_telegram import OWNER, STRANGER, TOKEN, VIEWER, desk, to
 
-OWNER, VIEWER, STRANGER = 111, 222, 999
-TOKEN = "424242:SECRET-token-do-not-log"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@asynccontextmanager
-async def desk(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[tuple[Service, TelegramFront]]:
-    config = paper_config(
-        tmp_path,
-        telegram={
-            "token": TOKEN,
-            "api_url": fake.api_url,
-            "owners": str(OWNER),
-            "viewers": str(VIEWER),
-        },
-    )
-    async with telegram_service(
-        config, exit_settings=FAST_EXITS, pace_s=0.0, poll_timeout_s=1
-    ) as running:
-        await fake.wait_for("getUpdates")
-        yield running
-
-
-def to(chat: int) -> Any:
-    return lambda call: call.params.get("chat_id") == chat
 
 
 def png_of(call: Call) -> Image.Image:

@@ -14,17 +14,18 @@ import pytest
 from bot.app import Service, telegram_service
 from brokers.zerodha.broker import ZerodhaBroker
 from core.clock import ManualClock
-from core.config import AppConfig, load_config
+from core.config import AppConfig
 from core.errors import BrokerError
 from core.models import InstrumentId
 from core.sync import SyncSettings
 from tests.brokers.zerodha.kite_support import settings_for
+from tests.brokers.zerodha.test_service import kite_config as service_config
 from tests.brokers.zerodha.test_service import kite_fakes
 from tests.core.test_scheduler import until
 from tests.fakes.kite import FakeKite
 from tests.fakes.kite_ticker import FakeKiteTicker
 from tests.fakes.telegram import FakeTelegram
-from tests.support import ANY_HOUR, FAST_EXITS, AlertLog, running_service
+from tests.support import FAST_EXITS, AlertLog, running_service
 from tests.test_telegram import OWNER, TOKEN
 
 MONDAY_0829_IST = datetime(2026, 1, 5, 2, 59, tzinfo=UTC)
@@ -41,25 +42,11 @@ def kite_config(
     logged_in: bool = True,
     telegram: dict[str, str] | None = None,
 ) -> AppConfig:
-    account = {
-        "name": "kite",
-        "broker": "zerodha",
-        "api_key": rest.api_key,
-        "api_secret": rest.api_secret,
-        "api_url": rest.api_url,
-        "ticker_url": ticker.url,
-    }
-    if logged_in:
-        account["access_token"] = rest.access_token
-    environ = {
-        **ANY_HOUR,
-        "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
-        "POCKETDESK_ACCOUNTS": json.dumps([account]),
-        "POCKETDESK_SCHEDULE": json.dumps(schedule),
-    }
+    environ = {"POCKETDESK_SCHEDULE": json.dumps(schedule)}
     for key, value in (telegram or {}).items():
         environ[f"POCKETDESK_TELEGRAM__{key.upper()}"] = value
-    return load_config(None, environ=environ)
+    extra: dict[str, Any] = {} if logged_in else {"access_token": None}
+    return service_config(tmp_path, rest, ticker, environ=environ, **extra)
 
 
 async def move(clock: ManualClock, service: Service, seconds: float) -> None:

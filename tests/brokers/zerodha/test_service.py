@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.app import Service
 from bot.handlers import handle_button, handle_text
-from core.config import load_config
+from core.config import AppConfig, load_config
 from core.sync import SyncSettings
 from tests.fakes.kite import FakeKite
 from tests.fakes.kite_ticker import FakeKiteTicker
@@ -28,6 +28,35 @@ async def kite_fakes() -> AsyncIterator[tuple[FakeKite, FakeKiteTicker]]:
         yield rest, ticker
 
 
+def kite_config(
+    tmp_path: Path,
+    rest: FakeKite,
+    ticker: FakeKiteTicker,
+    *,
+    environ: dict[str, str] | None = None,
+    **settings: Any,
+) -> AppConfig:
+    """One Kite account named ``kite`` on the fakes, logged in unless ``access_token=None``;
+    ``environ`` adds configuration variables (a ``[telegram]`` section, a schedule)."""
+    account = {
+        "name": "kite",
+        "broker": "zerodha",
+        "api_key": rest.api_key,
+        "api_secret": rest.api_secret,
+        "access_token": rest.access_token,
+        "api_url": rest.api_url,
+        "ticker_url": ticker.url,
+        **settings,
+    }
+    variables = {
+        **ANY_HOUR,
+        "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
+        "POCKETDESK_ACCOUNTS": json.dumps([account]),
+        **(environ or {}),
+    }
+    return load_config(None, environ=variables)
+
+
 @asynccontextmanager
 async def kite_desk(
     tmp_path: Path,
@@ -37,24 +66,7 @@ async def kite_desk(
 ) -> AsyncIterator[tuple[Service, FakeKite, FakeKiteTicker]]:
     async with AsyncExitStack() as stack:
         rest, ticker = fakes or await stack.enter_async_context(kite_fakes())
-        account = {
-            "name": "kite",
-            "broker": "zerodha",
-            "api_key": rest.api_key,
-            "api_secret": rest.api_secret,
-            "access_token": rest.access_token,
-            "api_url": rest.api_url,
-            "ticker_url": ticker.url,
-            **settings,
-        }
-        config = load_config(
-            None,
-            environ={
-                "POCKETDESK_STORAGE__PATH": str(tmp_path / "desk.db"),
-                "POCKETDESK_ACCOUNTS": json.dumps([account]),
-                **ANY_HOUR,
-            },
-        )
+        config = kite_config(tmp_path, rest, ticker, **settings)
         sync = SyncSettings(
             poll_interval_s=0.1, lost_after_misses=3, lost_after_s=0, session_check_s=0.2
         )
