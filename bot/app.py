@@ -41,6 +41,7 @@ from core.notifier import AlertSink, Notifier
 from core.pnl import PnlService
 from core.risk import RiskService
 from core.safety import KillSwitch, Panic
+from core.safety_desk import SafetyDesk
 from core.scheduler import Scheduler
 from core.secret_store import SecretStore
 from core.secrets import SecretBox
@@ -282,7 +283,8 @@ async def build_service(
     kill_switch = KillSwitch(db, clock, registry, tracker, audit)
     risk.halt_reason = kill_switch.reason
     risk.day_pnl = pnl.day_pnl
-    desk.attach_safety(audit, kill_switch, Panic(registry, execution, tracker, kill_switch))
+    panic = Panic(registry, execution, tracker, kill_switch)
+    desk.attach_safety(SafetyDesk(audit, kill_switch, panic, confirmations))
 
     daily = DailyJobs(
         registry,

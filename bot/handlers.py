@@ -134,10 +134,10 @@ async def handle_button(desk: Desk, user: UserContext, data: str) -> list[Reply]
 
 async def _audit(desk: Desk, user: UserContext, action: str, detail: str) -> None:
     try:
-        audit = desk.safety()[0]
+        safety = desk.safety()
     except PocketdeskError:
         return  # a desk without the audit log (some tests build one bare)
-    await audit.record(user.user_id, action, detail)
+    await safety.record(user.user_id, action, detail)
 
 
 def _ticket(ticket: Ticket) -> Reply:
@@ -279,13 +279,13 @@ async def _dispatch(desk: Desk, user: UserContext, command: Command) -> list[Rep
     if not user.can_trade:
         return [render_error("You can view, not trade. Nothing was done.")]
     if isinstance(command, HaltCommand):
-        return [render_halted(await desk.halt(user.user_id, command.account))]
+        return [render_halted(await desk.safety().halt(user.user_id, command.account))]
     if isinstance(command, ResumeCommand):
-        return [render_resumed(await desk.resume(user.user_id, command.account))]
+        return [render_resumed(await desk.safety().resume(user.user_id, command.account))]
     if isinstance(command, PanicCommand):
-        return [_ticket(await desk.preview_panic(user.user_id, user.chat_id))]
+        return [_ticket(await desk.safety().panic_ticket(user.user_id, user.chat_id))]
     if isinstance(command, AuditCommand):
-        return [render_audit(await desk.audit_entries(command.count))]
+        return [render_audit(await desk.safety().audit_entries(command.count))]
     if isinstance(command, LoginCommand):
         return [await _login(desk, command)]
     if isinstance(command, StopLossCommand | TargetCommand | TrailCommand):

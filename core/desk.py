@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from core.audit import AuditEntry, AuditLog, describe_order
+from core.audit import describe_order
 from core.broker import Broker, BrokerRegistry
 from core.clock import Clock
 from core.codec import request_from_dict, request_to_dict
@@ -38,7 +38,8 @@ from core.results import (
     StatusReport,
     Ticket,
 )
-from core.safety import KillSwitch, Panic, PanicReport
+from core.safety import PanicReport
+from core.safety_desk import SafetyDesk
 from core.scheduler import JobStatus
 from core.sessions import SessionService
 from core.storage.outbox import OutboxRepository
@@ -77,7 +78,7 @@ class Desk:
         self.resolver = AccountResolver(registry)
         self._exit_rules: ExitDesk | None = None
         self.sessions: SessionService | None = None
-        self._safety: tuple[AuditLog, KillSwitch, Panic] | None = None
+        self._safety: SafetyDesk | None = None
         self.jobs: Callable[[], list[JobStatus]] = list  # the scheduler's, once attached
         self._pnl: PnlService | None = None
 
@@ -101,10 +102,10 @@ class Desk:
             raise UserError("logins are not available")
         return await self.sessions.complete(self.registry.get(account).account, response)
 
-    def attach_safety(self, audit: AuditLog, switch: KillSwitch, panic: Panic) -> None:
-        self._safety = (audit, switch, panic)
+    def attach_safety(self, safety: SafetyDesk) -> None:
+        self._safety = safety
 
-    def safety(self) -> tuple[AuditLog, KillSwitch, Panic]:
+    def safety(self) -> SafetyDesk:
         """The audit log, the kill switch and /panic."""
         if self._safety is None:
             raise UserError("the kill switch is not running")
@@ -277,9 +278,11 @@ class Desk:
         confirmation = await self.confirmations.decide(confirmation_id, user_id, Decision.CONFIRM)
         payload = confirmation.payload
         if confirmation.kind is ActionKind.PANIC_ARM:
-            return await self._panic_ticket(confirmation.user_id, confirmation.chat_id, True)
+            return await self.safety().panic_ticket(
+                confirmation.user_id, confirmation.chat_id, armed=True
+            )
         if confirmation.kind is ActionKind.PANIC:
-            return await self.safety()[2].run(user_id)
+            return await self.safety().panic.run(user_id)
         try:
             order = await self._carry_out(confirmation.kind, payload)
         except PocketdeskError as exc:
@@ -290,7 +293,7 @@ class Desk:
 
     async def _audit(self, user_id: int, action: str, detail: str) -> None:
         if self._safety is not None:
-            await self._safety[0].record(user_id, action, detail)
+            await self._safety.record(user_id, action, detail)
 
     async def _carry_out(self, kind: ActionKind, payload: dict[str, Any]) -> Order:
         if kind is ActionKind.PLACE:
@@ -319,28 +322,6 @@ class Desk:
     async def dismiss(self, confirmation_id: str, user_id: int) -> None:
         """Cancel a ticket; nothing is sent."""
         await self.confirmations.decide(confirmation_id, user_id, Decision.CANCEL)
-
-    # --- the kill switch ----------------------------------------------------------------------
-
-    async def halt(self, user_id: int, account: str | None) -> list[str]:
-        """Stop new entries on one account or on every account (exits keep working)."""
-        return await self.safety()[1].halt(account, user_id, f"/halt by {user_id}")
-
-    async def resume(self, user_id: int, account: str | None) -> list[str]:
-        return await self.safety()[1].resume(account, user_id)
-
-    async def preview_panic(self, user_id: int, chat_id: int) -> Ticket:
-        """The first of /panic's two confirmations: what would be cancelled and closed."""
-        return await self._panic_ticket(user_id, chat_id, False)
-
-    async def _panic_ticket(self, user_id: int, chat_id: int, armed: bool) -> Ticket:
-        plan = await self.safety()[2].plan()
-        kind = ActionKind.PANIC if armed else ActionKind.PANIC_ARM
-        confirmation = await self.confirmations.create(user_id, chat_id, kind, {})
-        return Ticket(confirmation=confirmation, kind=kind, panic=plan)
-
-    async def audit_entries(self, limit: int) -> list[AuditEntry]:
-        return await self.safety()[0].recent(limit)
 
     # --- views --------------------------------------------------------------------------------
 
@@ -404,7 +385,7 @@ class Desk:
             accounts=accounts,
             in_flight=len(in_flight),
             alerts_pending=pending,
-            halts=self.safety()[1].halted() if self._safety is not None else [],
+            halts=self._safety.halted() if self._safety is not None else [],
             jobs=self.jobs(),
         )
 
