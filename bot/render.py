@@ -311,6 +311,7 @@ _OTHER_TITLES = {
     EventKind.LOGGED_IN: "Logged in",
     EventKind.SYNC_MISMATCH: "Needs a look",
     EventKind.RISK_HALT: "Trading halted",
+    EventKind.TRADING_RESUMED: "Trading resumed",
     EventKind.COMPONENT_FAILED: "Component failed",
     EventKind.SQUARE_OFF: "Intraday square-off",
     EventKind.LOGIN_REMINDER: "Login reminder",

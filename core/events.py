@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     LOGGED_IN = "logged_in"
     SYNC_MISMATCH = "sync_mismatch"
     RISK_HALT = "risk_halt"
+    TRADING_RESUMED = "trading_resumed"
     COMPONENT_FAILED = "component_failed"
     SQUARE_OFF = "square_off"
     LOGIN_REMINDER = "login_reminder"

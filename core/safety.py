@@ -109,7 +109,7 @@ class KillSwitch:
         if freed:
             await self.tracker.add_alert(
                 Event(
-                    EventKind.RISK_HALT,
+                    EventKind.TRADING_RESUMED,
                     "",
                     {"message": f"entries allowed again on {', '.join(freed)}"},
                 )
