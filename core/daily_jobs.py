@@ -27,7 +27,7 @@ from core.daily_report import day_report
 from core.errors import ConfigError, UserError
 from core.events import Event, EventKind
 from core.execution import ExecutionService, TradingGate
-from core.models import OrderStatus, Position, Product
+from core.models import OrderPurpose, OrderStatus, Position, Product
 from core.scheduler import Job, Scheduler, daily, every
 from core.tracker import OrderTracker
 
@@ -100,7 +100,8 @@ class DailyJobs:
 
     async def _square_off(self, account: str, exchange: str, fire: datetime) -> tuple[int, int]:
         closed: list[str] = []
-        missed: list[str] = []
+        # Working intraday entries go first: one filling after the square-off would reopen.
+        cancelled, missed = await self._cancel_entries(account, exchange)
         try:
             positions = await self.registry.get(account).fetch_positions()
         except Exception as exc:
@@ -116,13 +117,13 @@ class DailyJobs:
                 continue
             line, ok = await self._close(account, position)
             (closed if ok else missed).append(line)
-        if closed or missed:
+        if closed or missed or cancelled:
             await self.tracker.add_alert(
                 Event(
                     EventKind.SQUARE_OFF,
                     account,
                     {
-                        "message": _square_off_text(exchange, fire, closed, missed),
+                        "message": _square_off_text(exchange, fire, closed, missed, cancelled),
                         "exchange": exchange,
                         "closed": str(len(closed)),
                         "not_closed": str(len(missed)),
@@ -130,6 +131,29 @@ class DailyJobs:
                 )
             )
         return len(closed), len(missed)
+
+    async def _cancel_entries(self, account: str, exchange: str) -> tuple[list[str], list[str]]:
+        """Cancel the intraday entry orders still working on ``exchange``: (done, failed)."""
+        done: list[str] = []
+        failed: list[str] = []
+        for order in await self.tracker.in_flight(account):
+            r = order.request
+            if (
+                order.purpose is not OrderPurpose.ENTRY
+                or r.product is not Product.MIS
+                or r.instrument.exchange != exchange
+                or order.status not in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+            ):
+                continue
+            ref = order.client_order_id[-6:]
+            what = f"{r.side.value} {order.remaining_quantity} {r.instrument} (order {ref})"
+            try:
+                await self.execution.cancel(order.client_order_id)
+            except Exception as exc:
+                failed.append(f"{what}: could not cancel: {_reason(exc)}")
+            else:
+                done.append(what)
+        return done, failed
 
     async def _close(self, account: str, position: Position) -> tuple[str, bool]:
         held = f"{position.instrument} {position.quantity:+d}"
@@ -321,8 +345,13 @@ def _zone_of(exchange: str, exchange_zone: ExchangeZone | None) -> tzinfo:
     return ZoneInfo(found) if isinstance(found, str) else found
 
 
-def _square_off_text(exchange: str, fire: datetime, closed: list[str], missed: list[str]) -> str:
+def _square_off_text(
+    exchange: str, fire: datetime, closed: list[str], missed: list[str], cancelled: list[str]
+) -> str:
     lines = [f"{exchange} intraday square-off at {fire:%H:%M %Z}"]
+    if cancelled:
+        lines.append(f"cancelled {len(cancelled)} working intraday order(s):")
+        lines += [f"• {line}" for line in cancelled]
     if closed:
         lines.append(f"closed {len(closed)}:")
         lines += [f"• {line}" for line in closed]

@@ -27,7 +27,7 @@ RELIANCE = InstrumentId("NSE", "RELIANCE")
 
 
 def square_off_only(tmp_path: Path) -> AppConfig:
-    config = paper_config(tmp_path)
+    config = paper_config(tmp_path, risk={"price_band_pct": 0})
     schedule = ScheduleConfig(
         square_off={"NSE": "15:15"}, login_reminder="", eod_report="", instrument_refresh=""
     )
@@ -72,6 +72,8 @@ async def test_at_1515_on_a_trading_day_only_the_mis_positions_are_closed(tmp_pa
     alerts = AlertLog()
     async with running_service(square_off_only(tmp_path), clock=clock, alerts=alerts) as service:
         await open_day(service, alerts)
+        await confirm(service, "/buy SBIN 1 @100 product=MIS")  # far below: stays working
+        await confirm(service, "/buy HDFCBANK 1 @100 product=CNC")
         await move(clock, service.scheduler, 30)  # 15:14:30
         assert await exits(service) == []
         assert "square_off" not in alerts.kinds()
@@ -90,6 +92,11 @@ async def test_at_1515_on_a_trading_day_only_the_mis_positions_are_closed(tmp_pa
         assert "NSE:INFY +10: SELL 10 at market" in message
         assert "NSE:TCS -3: BUY 3 at market" in message
         assert "RELIANCE" not in message and "NOT closed" not in message
+        # The working intraday entry was cancelled; the delivery one still works.
+        assert "cancelled 1 working intraday order(s)" in message
+        assert "BUY 1 NSE:SBIN" in message and "HDFCBANK" not in message
+        working = await service.registry.get("paper").fetch_open_orders()
+        assert [(o.instrument.symbol, o.product) for o in working] == [("HDFCBANK", Product.CNC)]
         [job] = [j for j in service.scheduler.jobs() if j.name == "square-off:NSE"]
         assert job.last_outcome == "NSE: closed 2 intraday position(s), 0 not closed"
         assert job.next_run == datetime(2026, 1, 6, 9, 45, tzinfo=UTC)
@@ -109,6 +116,17 @@ async def test_nothing_is_squared_off_on_a_saturday(tmp_path: Path) -> None:
         [job] = [j for j in service.scheduler.jobs() if j.name == "square-off:NSE"]
         assert job.next_run == datetime(2026, 1, 12, 9, 45, tzinfo=UTC)  # Monday
         assert "square_off" not in alerts.kinds()
+
+
+async def test_the_service_skips_a_holiday_of_its_bundled_calendar(tmp_path: Path) -> None:
+    clock = ManualClock(REPUBLIC_DAY_1514_IST)
+    alerts = AlertLog()
+    async with running_service(square_off_only(tmp_path), clock=clock, alerts=alerts) as service:
+        await open_day(service, alerts)
+        await move(clock, service.scheduler, 120)
+        assert await exits(service) == []
+        [job] = [j for j in service.scheduler.jobs() if j.name == "square-off:NSE"]
+        assert job.next_run == datetime(2026, 1, 27, 9, 45, tzinfo=UTC)  # the day after
 
 
 async def test_nothing_is_squared_off_on_an_exchange_holiday(tmp_path: Path) -> None:
