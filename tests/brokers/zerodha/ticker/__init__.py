@@ -1,0 +1,1 @@
+"""The Kite ticker client against the fake ticker over loopback."""
