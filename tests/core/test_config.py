@@ -5,13 +5,11 @@ from __future__ import annotations
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from core.broker import BrokerKind, BrokerRegistry
-from core.config import AccountConfig, AppConfig, demo_config, load_config, validate_accounts
+from core.config import load_config
 from core.errors import ConfigError
 
 TOKEN = "123456789:AAsecret-token-value"
@@ -338,141 +336,3 @@ def test_a_token_with_a_trailing_newline_is_stripped() -> None:
 
     assert telegram is not None
     assert telegram.token.get_secret_value() == TOKEN
-
-
-# --- validate_accounts ----------------------------------------------------------------------------
-
-
-def require_cash(settings: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A broker validator as a broker package would write one: ``key: what is wrong``."""
-    if "cash" not in settings:
-        raise ConfigError("cash: required; add cash = <amount>")
-    return {**settings, "checked": True}
-
-
-class StrictSettings(BaseModel):
-    cash: int
-
-
-def strict_settings(settings: Mapping[str, Any]) -> Mapping[str, Any]:
-    return StrictSettings.model_validate(settings).model_dump()
-
-
-def unused_factory(account: str, settings: Mapping[str, Any]) -> Any:
-    raise AssertionError("validate_accounts must not build brokers")
-
-
-def registry_with(*kinds: tuple[str, Any]) -> BrokerRegistry:
-    registry = BrokerRegistry()
-    for name, validator in kinds:
-        registry.register_kind(BrokerKind(name, unused_factory, validator))
-    return registry
-
-
-def config_with_accounts(tmp_path: Path, *tables: str) -> AppConfig:
-    return load_config(write(tmp_path, "".join(f"[[accounts]]\n{t}\n" for t in tables)), {})
-
-
-def test_validate_accounts_returns_each_account_with_its_checked_settings(tmp_path: Path) -> None:
-    config = config_with_accounts(
-        tmp_path, "name = 'a'\nbroker = 'fake'\ncash = 5", "name = 'b'\nbroker = 'fake'\ncash = 6"
-    )
-
-    result = validate_accounts(config, registry_with(("fake", require_cash)))
-
-    assert [(account.name, dict(settings)) for account, settings in result] == [
-        ("a", {"cash": 5, "checked": True}),
-        ("b", {"cash": 6, "checked": True}),
-    ]
-
-
-def test_validate_accounts_prefixes_the_brokers_error_with_the_account(tmp_path: Path) -> None:
-    config = config_with_accounts(
-        tmp_path, "name = 'a'\nbroker = 'fake'\ncash = 5", "name = 'b'\nbroker = 'fake'"
-    )
-
-    with pytest.raises(ConfigError) as info:
-        validate_accounts(config, registry_with(("fake", require_cash)))
-
-    assert str(info.value) == "accounts[1] (b).cash: required; add cash = <amount>"
-
-
-def test_validate_accounts_names_an_unknown_broker_and_lists_the_known(tmp_path: Path) -> None:
-    config = config_with_accounts(tmp_path, "name = 'a'\nbroker = 'kyte'")
-
-    with pytest.raises(ConfigError) as info:
-        validate_accounts(config, registry_with(("fake", require_cash), ("paper", require_cash)))
-
-    message = str(info.value)
-    assert message.startswith("accounts[0] (a).broker: unknown broker 'kyte'")
-    assert "known brokers: fake, paper" in message
-
-
-def test_validate_accounts_turns_a_pydantic_error_into_a_named_key(tmp_path: Path) -> None:
-    config = config_with_accounts(tmp_path, f"name = 'a'\nbroker = 'fake'\ncash = '{TOKEN}'")
-
-    with pytest.raises(ConfigError) as info:
-        validate_accounts(config, registry_with(("fake", strict_settings)))
-
-    assert "accounts[0] (a).cash: Input should be a valid integer" in str(info.value)
-    assert TOKEN not in str(info.value)
-    assert info.value.__context__ is None
-
-
-# --- the shipped example ------------------------------------------------------------------------
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pocketdesk.example.toml"
-
-
-def test_the_example_file_loads_and_its_accounts_pass_validation() -> None:
-    config = load_config(EXAMPLE, {})
-
-    assert config.telegram is not None
-    assert config.telegram.owners
-    assert [a.name for a in config.accounts] == ["paper"]
-    assert validate_accounts(config, registry_with(("paper", require_cash)))
-
-
-def test_the_example_token_can_come_from_the_environment() -> None:
-    config = load_config(EXAMPLE, {"POCKETDESK_TELEGRAM__TOKEN": TOKEN})
-
-    assert config.telegram is not None
-    assert config.telegram.token.get_secret_value() == TOKEN
-
-
-# --- the demo -----------------------------------------------------------------------------------
-
-
-def test_demo_config_has_two_paper_accounts_in_the_workdir(tmp_path: Path) -> None:
-    config = demo_config(tmp_path)
-
-    assert config.storage.path == str(tmp_path / "pocketdesk-demo.db")
-    assert config.telegram is None
-    paper, paper_us = config.accounts
-    assert isinstance(paper, AccountConfig)
-    assert (paper.name, paper.broker, paper.default_exchange) == ("paper", "paper", "NSE")
-    assert paper.settings == {
-        "cash": 1_000_000,
-        "currency": "INR",
-        "feed": "random",
-        "seed": 7,
-        "state_file": str(tmp_path / "pocketdesk-paper-paper.json"),
-    }
-    assert (paper_us.name, paper_us.broker, paper_us.default_exchange) == (
-        "paper-us",
-        "paper",
-        "NASDAQ",
-    )
-    assert paper_us.settings == {
-        "cash": 100_000,
-        "currency": "USD",
-        "feed": "random",
-        "seed": 11,
-        "state_file": str(tmp_path / "pocketdesk-paper-paper-us.json"),
-    }
-
-
-def test_demo_accounts_pass_a_validator_that_requires_cash(tmp_path: Path) -> None:
-    result = validate_accounts(demo_config(tmp_path), registry_with(("paper", require_cash)))
-
-    assert [account.name for account, _ in result] == ["paper", "paper-us"]
