@@ -177,22 +177,27 @@ class PnlService:
 
     # --- the day's P&L -------------------------------------------------------------------
 
-    async def day_pnl(self, account: str) -> Decimal | None:
-        """The account's P&L since the day began, fetched live.
+    async def day_pnl(
+        self, account: str, positions: Sequence[Position] | None = None
+    ) -> Decimal | None:
+        """The account's P&L since the day began, from ``positions`` just read from the broker
+        (fetched live when not given).
 
         ``None`` when it is unknown: the positions could not be fetched, or the account's P&L
         is in several currencies (use ``day_pnl_by_currency``).
         """
-        by_currency = await self.day_pnl_by_currency(account)
+        by_currency = await self.day_pnl_by_currency(account, positions)
         if by_currency is None or len(by_currency) > 1:
             return None
         return sum(by_currency.values(), Decimal(0))
 
-    async def day_pnl_by_currency(self, account: str) -> dict[str, Decimal] | None:
+    async def day_pnl_by_currency(
+        self, account: str, positions: Sequence[Position] | None = None
+    ) -> dict[str, Decimal] | None:
         """The account's P&L since the day began, per currency; ``None`` when unknown."""
         name = self.registry.get(account).account
         now = self.clock.now()
-        found = (await self._fetch([name]))[name]
+        found = list(positions) if positions is not None else (await self._fetch([name]))[name]
         if isinstance(found, str):
             log.warning("day P&L of %s unknown: %s", name, found)
             return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -44,8 +44,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DayPnl = Callable[[str], Awaitable[Decimal | None]]
-"""The account's P&L for today (realised + unrealised), or ``None`` when not known."""
+DayPnl = Callable[[str, Sequence[Position]], Awaitable[Decimal | None]]
+"""The account's P&L for today (realised + unrealised), or ``None`` when not known, from the
+positions the checks just read."""
 HaltReason = Callable[[str], str | None]
 """Why new entries on the account are halted (the kill switch), or ``None``."""
 AlertWriter = Callable[[Event], Awaitable[None]]
@@ -108,12 +109,15 @@ class RiskService:
         wants_last = last_price is None and (
             limits.max_order_value or (limits.price_band_pct and _priced(request))
         )
-        last, positions, working, pnl = await asyncio.gather(
+        last, positions, working = await asyncio.gather(
             self._last_price(broker, instrument.id) if wants_last else _value(last_price),
             self._positions(broker),
             self._working(account),
-            self._day_pnl(account) if limits.daily_loss_limit else _value(None),
         )
+        # The day's P&L comes from the same read of the positions: one broker call, not two.
+        pnl = None
+        if limits.daily_loss_limit and positions is not None:
+            pnl = await self._day_pnl(account, positions)
         await self.note_day_pnl(account, pnl)
         check_order(
             RiskContext(
@@ -210,9 +214,9 @@ class RiskService:
     async def _working(self, account: str) -> tuple[Order, ...]:
         return () if self.working is None else tuple(await self.working(account))
 
-    async def _day_pnl(self, account: str) -> Decimal | None:
+    async def _day_pnl(self, account: str, positions: Sequence[Position]) -> Decimal | None:
         try:
-            return await self.day_pnl(account)
+            return await self.day_pnl(account, positions)
         except Exception as exc:
             log.warning("no P&L of %s for the daily loss limit: %r", account, exc)
             return None
@@ -236,7 +240,7 @@ async def _value(value: Decimal | None) -> Decimal | None:
     return value
 
 
-async def _unknown_pnl(account: str) -> Decimal | None:
+async def _unknown_pnl(account: str, positions: Sequence[Position]) -> Decimal | None:
     return None
 
 

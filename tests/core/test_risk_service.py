@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -72,7 +73,7 @@ async def test_the_service_denies_on_the_injected_pnl_and_alerts_once_a_day() ->
     alerts = Alerts()
     pnl = {"paper": D(-10_000)}
 
-    async def day_pnl(account: str) -> Decimal | None:
+    async def day_pnl(account: str, positions: Sequence[Position]) -> Decimal | None:
         return pnl[account]
 
     risk = service({"daily_loss_limit": 50_000}, clock, alert=alerts, day_pnl=day_pnl)
@@ -142,3 +143,21 @@ def test_an_account_calendar_file_is_read_once_at_start(tmp_path: Any) -> None:
     risk = service(limits, ManualClock(MONDAY_1000_IST))
     assert not risk.calendar_for("paper").is_trading_day("NSE", MONDAY_1000_IST.date())
     assert risk.calendar_for("other").is_trading_day("NSE", MONDAY_1000_IST.date())
+
+
+async def test_the_loss_limit_reads_the_day_pnl_from_the_checks_own_positions() -> None:
+    given: list[Sequence[Position]] = []
+
+    async def day_pnl(account: str, positions: Sequence[Position]) -> Decimal | None:
+        given.append(positions)
+        return D(0)
+
+    risk = service({"daily_loss_limit": 1}, ManualClock(MONDAY_1000_IST), day_pnl=day_pnl)
+    broker = StubBroker(positions=[position(10)])
+    await risk.check(broker, request(), INSTRUMENT)  # type: ignore[arg-type]
+    assert broker.reads == 2  # one quote, one read of the positions: not a second for the P&L
+    assert given == [(position(10),)]
+    broker.fail_positions = True
+    with pytest.raises(OrderDenied):  # max_open_positions cannot be checked
+        await risk.check(broker, request(), INSTRUMENT)  # type: ignore[arg-type]
+    assert len(given) == 1  # and an unknown P&L is not asked for
