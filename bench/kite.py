@@ -32,6 +32,7 @@ from brokers.zerodha.frames import KitePacket, Mode, parse_frame, to_datetime
 from tests.brokers.zerodha import (
     KINDS,
     ORACLE_ENV,
+    QUOTE_FIELDS,
     frame,
     random_packet,
     run_oracle,
@@ -49,21 +50,7 @@ _LTP_VALUES = attrgetter("tradable", "mode", "instrument_token", "last_price")
 _INDEX_VALUES = attrgetter(
     "tradable", "mode", "instrument_token", "last_price", "open", "high", "low", "close"
 )
-_QUOTE_VALUES = attrgetter(
-    "tradable",
-    "mode",
-    "instrument_token",
-    "last_price",
-    "last_traded_quantity",
-    "average_traded_price",
-    "volume_traded",
-    "total_buy_quantity",
-    "total_sell_quantity",
-    "open",
-    "high",
-    "low",
-    "close",
-)
+_QUOTE_VALUES = attrgetter("tradable", "mode", "instrument_token", *QUOTE_FIELDS)
 _OPEN_INTEREST = attrgetter("oi", "oi_day_high", "oi_day_low")
 _LEVEL_VALUES = attrgetter("quantity", "price", "orders")
 _LTP, _FULL = Mode.LTP, Mode.FULL  # an enum member lookup costs as much as reading a field
