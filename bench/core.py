@@ -15,8 +15,8 @@ from bench.kite import run_kite_benches
 from bench.telegram import run_telegram_benches
 from bot.commands import parse
 from bot.handlers import UserContext, handle_button, handle_text
-from core.models import InstrumentId, Order, OrderRequest, OrderStatus, Side
-from core.orders import OrderEvent, OrderEventKind, apply
+from core.domain.models import InstrumentId, Order, OrderRequest, OrderStatus, Side
+from core.domain.order_fsm import OrderEvent, OrderEventKind, apply
 from tests.support import paper_config, running_service
 
 Row = tuple[str, float, str]

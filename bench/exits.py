@@ -28,9 +28,9 @@ from bench.harness import (
 from bench.monitor import bench_memory, bench_monitor_ticks
 from brokers.paper.instruments import bundled_instruments
 from core.autoexit import AutoExitSettings
-from core.events import Event, EventKind
-from core.exits import ExitRule, RuleKind, SpikeBuffer
-from core.models import ExitSpec, InstrumentId, OrderRequest, Product, Side
+from core.domain.alerts import Event, EventKind
+from core.domain.exit_rules import ExitRule, RuleKind, SpikeBuffer
+from core.domain.models import ExitSpec, InstrumentId, OrderRequest, Product, Side
 from core.monitor import MonitorSettings
 from core.rule_index import RuleIndex
 from core.sync import SyncSettings

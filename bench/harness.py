@@ -13,8 +13,8 @@ from typing import Any
 from brokers.paper import PaperBroker, PaperSettings, validate_settings
 from brokers.paper.instruments import InstrumentMaster
 from core.broker import BrokerKind
-from core.clock import SystemClock
-from core.models import OrderRequest, Side
+from core.domain.clock import SystemClock
+from core.domain.models import OrderRequest, Side
 
 Row = tuple[str, float, str]
 ACCOUNT = "paper"

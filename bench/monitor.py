@@ -22,8 +22,8 @@ from typing import Any
 
 from bench.harness import ACCOUNT, TICK, Row, round_to_tick, timed_kind
 from brokers.paper.instruments import InstrumentMaster, Listing, bundled_instruments
-from core.exits import ExitRule, RuleKind, RuleState, SpikeBuffer
-from core.models import Instrument, InstrumentId, Product
+from core.domain.exit_rules import ExitRule, RuleKind, RuleState, SpikeBuffer
+from core.domain.models import Instrument, InstrumentId, Product
 from core.rule_index import RuleIndex
 from tests.support import paper_config, running_service
 

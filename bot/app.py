@@ -21,21 +21,21 @@ from brokers.zerodha import KIND as ZERODHA
 from core.audit import AuditLog
 from core.autoexit import AutoExits, AutoExitSettings
 from core.broker import BrokerKind, BrokerRegistry
-from core.calendar import MarketCalendar
-from core.clock import Clock, SystemClock
 from core.config import AppConfig, validate_accounts
 from core.confirmations import ConfirmationService
 from core.daily_jobs import DailyJobs, build_scheduler
 from core.desk import Desk
-from core.errors import ConfigError
-from core.events import Event, EventKind
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import Clock, SystemClock
+from core.domain.errors import ConfigError
+from core.domain.exit_rules import SpikeBuffer
+from core.domain.market_calendar import MarketCalendar
+from core.domain.models import OrderStatus, OrderType
 from core.execution import ExecutionService, TradingGate
 from core.exit_desk import ExitDesk
-from core.exits import SpikeBuffer
 from core.frontdesk import FrontDeskStore
 from core.locks import PositionLocks
 from core.login_links import LoginStates, RedirectLogins
-from core.models import OrderStatus, OrderType
 from core.monitor import MonitorSettings
 from core.notifier import AlertSink, Notifier
 from core.pnl import PnlService

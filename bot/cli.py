@@ -17,7 +17,7 @@ from bot.app import build_service, telegram_service
 from bot.console import Console, stdin_lines
 from bot.telegram.logs import install_redaction
 from core.config import AppConfig, demo_config, load_config
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 
 log = logging.getLogger("pocketdesk")
 

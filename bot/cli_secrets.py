@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from core.clock import SystemClock
 from core.config import AppConfig
 from core.config_accounts import ACCOUNT_OWN_KEYS
-from core.errors import ConfigError
+from core.domain.clock import SystemClock
+from core.domain.errors import ConfigError
 from core.secret_store import SecretStore
 from core.secrets import SecretBox
 from core.storage import Database

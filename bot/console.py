@@ -20,7 +20,7 @@ from bot.handlers import UserContext, handle_button, handle_text
 from bot.render import render_alert
 from bot.replies import Button, Reply, to_plain
 from core.desk import Desk
-from core.events import Event
+from core.domain.alerts import Event
 
 CONSOLE_USER = UserContext(user_id=0, chat_id=0, can_trade=True)
 

@@ -71,9 +71,9 @@ from bot.replies import Button, Reply, esc
 from core.audit import redact_command
 from core.confirmations import ActionKind
 from core.desk import Desk, OrderInput, Ticket
-from core.errors import OrderDenied, PocketdeskError
-from core.exits import RuleKind
-from core.models import InstrumentId
+from core.domain.errors import OrderDenied, PocketdeskError
+from core.domain.exit_rules import RuleKind
+from core.domain.models import InstrumentId
 from core.resolve import AmbiguousAccount
 from core.safety import PanicReport
 

@@ -15,7 +15,7 @@ from html import escape
 from aiohttp import web
 
 from core.config import LoginConfig
-from core.errors import BrokerError, UserError
+from core.domain.errors import BrokerError, UserError
 from core.login_links import LoginRefused, RedirectLogins
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from decimal import Decimal
 from bot.replies import Button, Reply, esc
 from core.confirmations import ActionKind
 from core.desk import AccountInfo, AccountPositions, ActionResult, StatusReport, Ticket
-from core.events import Event, EventKind
-from core.models import Order, OrderRequest, OrderStatus, OrderType, Quote
+from core.domain.alerts import Event, EventKind
+from core.domain.models import Order, OrderRequest, OrderStatus, OrderType, Quote
 from core.scheduler import JobStatus
 
 CONFIRM_PREFIX = "cf:"

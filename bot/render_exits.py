@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.render import price
 from bot.replies import Reply, esc
-from core.exits import ExitRule, RuleKind
+from core.domain.exit_rules import ExitRule, RuleKind
 
 
 def describe_rule(rule: ExitRule) -> str:

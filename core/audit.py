@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.clock import Clock
-from core.models import Order
+from core.domain.clock import Clock
+from core.domain.models import Order
 from core.storage.db import Database
 from core.storage.outbox import AuditRepository
 

@@ -18,19 +18,16 @@ from decimal import Decimal
 from typing import Any
 
 from core.broker import BrokerRegistry
-from core.clock import Clock
-from core.errors import OrderDenied, PocketdeskError
-from core.events import Event, EventKind
-from core.execution import ExecutionService
-from core.exit_bookkeeping import RuleBookkeeping, rule_data
-from core.exits import (
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import Clock
+from core.domain.errors import OrderDenied, PocketdeskError
+from core.domain.exit_rules import (
     ExitRule,
     RuleKind,
     RuleState,
     SpikeBuffer,
 )
-from core.locks import PositionLocks
-from core.models import (
+from core.domain.models import (
     InstrumentId,
     Order,
     OrderPurpose,
@@ -39,8 +36,11 @@ from core.models import (
     Product,
     Side,
 )
+from core.domain.order_fsm import OrderEvent, OrderEventKind
+from core.execution import ExecutionService
+from core.exit_bookkeeping import RuleBookkeeping, rule_data
+from core.locks import PositionLocks
 from core.monitor import AccountFeed, MonitorSettings
-from core.orders import OrderEvent, OrderEventKind
 from core.rule_index import FireCallback, RuleIndex
 from core.storage.db import Database, execute_now
 from core.storage.exits import ExitRuleRepository, trigger_statement

@@ -6,8 +6,8 @@ broker (Kite, FYERS) and an event-driven one (IBKR) both fit: ``create_order`` r
 report the broker gives (an IBKR order is still PENDING_SUBMIT then), and every later change
 arrives through ``stream_order_updates`` or a ``fetch_``.
 
-Failures are raised as ``core.errors`` types: a read never returns an empty list for "I could not
-ask"; a write that may have reached the broker raises ``OutcomeUnknown``.
+Failures are raised as ``core.domain.errors`` types: a read never returns an empty list for
+"I could not ask"; a write that may have reached the broker raises ``OutcomeUnknown``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from core.errors import ConfigError
-from core.models import (
+from core.domain.errors import ConfigError
+from core.domain.models import (
     Balance,
     Fill,
     Heartbeat,
@@ -210,7 +210,7 @@ class BrokerRegistry:
         try:
             return self.accounts[account]
         except KeyError:
-            from core.errors import UserError
+            from core.domain.errors import UserError
 
             known = ", ".join(self.accounts) or "none"
             raise UserError(f"no account named {account!r} (accounts: {known})") from None

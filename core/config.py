@@ -50,7 +50,7 @@ from core.config_errors import (
     validation_problem,
 )
 from core.config_sections import LoginConfig, RiskConfig, ScheduleConfig, Section
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.config_errors import describe_error
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 
 if TYPE_CHECKING:  # only for the annotations: loading config must not import the domain
     from core.broker import BrokerRegistry

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
 
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 
 ENV_PREFIX = "POCKETDESK_"
 ENV_NESTED_DELIMITER = "__"

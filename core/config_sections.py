@@ -33,7 +33,7 @@ class RiskConfig(Section):
       Symbols are written ``RELIANCE`` (on any exchange) or ``NSE:RELIANCE``.
     - ``max_open_positions``: a new entry may not open more positions than this.
     - ``market_hours``: refuse orders while the exchange is closed (weekends, holidays, outside
-      the session), by the bundled calendar (``core/calendars/exchanges.toml``).
+      the session), by the bundled calendar (``core/domain/calendars/exchanges.toml``).
     - ``calendar_file``: a calendar file in the same format that extends the bundled one (new
       holidays, special sessions, another exchange); relative paths are from the cwd.
     - ``daily_loss_limit``: once the day's P&L (realised + unrealised) is this far below zero,

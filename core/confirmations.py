@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from core.clock import Clock
-from core.errors import ConfirmationError
+from core.domain.clock import Clock
+from core.domain.errors import ConfirmationError
 from core.storage.confirmations import ConfirmationRepository, ConfirmationRow
 from core.storage.db import Database
 from core.storage.outbox import AuditRepository

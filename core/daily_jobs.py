@@ -21,13 +21,13 @@ from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from core.broker import BrokerRegistry, InstrumentsRefreshable, LoginCapable
-from core.clock import Clock
 from core.config import ScheduleConfig
 from core.daily_report import day_report
-from core.errors import ConfigError, UserError
-from core.events import Event, EventKind
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import Clock
+from core.domain.errors import ConfigError, UserError
+from core.domain.models import OrderPurpose, OrderStatus, Position, Product
 from core.execution import ExecutionService, TradingGate
-from core.models import OrderPurpose, OrderStatus, Position, Product
 from core.scheduler import Job, Scheduler, daily, every
 from core.tracker import OrderTracker
 

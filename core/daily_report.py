@@ -13,7 +13,7 @@ from datetime import date, tzinfo
 from decimal import Decimal
 
 from core.broker import Broker
-from core.models import OrderStatus, Position
+from core.domain.models import OrderStatus, Position
 from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)

@@ -14,13 +14,11 @@ from typing import Any
 
 from core.audit import describe_order
 from core.broker import Broker, BrokerRegistry
-from core.clock import Clock
-from core.codec import request_from_dict, request_to_dict
 from core.confirmations import ActionKind, ConfirmationService, Decision
-from core.errors import BrokerError, NotFound, OrderDenied, PocketdeskError, UserError
-from core.execution import ExecutionService, TradingGate, normalise
-from core.exit_desk import ExitDesk
-from core.models import (
+from core.domain.clock import Clock
+from core.domain.codec import request_from_dict, request_to_dict
+from core.domain.errors import BrokerError, NotFound, OrderDenied, PocketdeskError, UserError
+from core.domain.models import (
     InstrumentId,
     Order,
     OrderRequest,
@@ -28,6 +26,8 @@ from core.models import (
     Product,
     Quote,
 )
+from core.execution import ExecutionService, TradingGate, normalise
+from core.exit_desk import ExitDesk
 from core.pnl import PnlReport, PnlService
 from core.resolve import AccountResolver
 from core.results import (

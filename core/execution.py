@@ -12,7 +12,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from core.broker import Broker, BrokerRegistry
-from core.errors import (
+from core.domain.errors import (
     AuthenticationFailed,
     BrokerRejected,
     BrokerUnavailable,
@@ -21,9 +21,8 @@ from core.errors import (
     OrderDenied,
     UserError,
 )
-from core.ids import new_client_order_id
-from core.locks import PositionLocks
-from core.models import (
+from core.domain.ids import new_client_order_id
+from core.domain.models import (
     Instrument,
     InstrumentId,
     Order,
@@ -35,7 +34,8 @@ from core.models import (
     Product,
     Side,
 )
-from core.orders import OrderEvent, OrderEventKind
+from core.domain.order_fsm import OrderEvent, OrderEventKind
+from core.locks import PositionLocks
 from core.risk import RiskService
 from core.tracker import IntentHook, OrderTracker
 

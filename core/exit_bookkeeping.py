@@ -13,10 +13,10 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from core.events import Event, EventKind
-from core.exits import ExitRule, RuleKind, RuleState, initial_trigger, specs_from_exits
-from core.models import Order, OrderPurpose, OrderStatus
-from core.orders import OrderEvent, OrderEventKind
+from core.domain.alerts import Event, EventKind
+from core.domain.exit_rules import ExitRule, RuleKind, RuleState, initial_trigger, specs_from_exits
+from core.domain.models import Order, OrderPurpose, OrderStatus
+from core.domain.order_fsm import OrderEvent, OrderEventKind
 from core.storage.db import Tx
 
 if TYPE_CHECKING:

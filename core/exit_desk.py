@@ -7,8 +7,8 @@ from dataclasses import replace
 from decimal import Decimal
 
 from core.autoexit import AutoExits
-from core.errors import UserError
-from core.exits import (
+from core.domain.errors import UserError
+from core.domain.exit_rules import (
     ExitRule,
     PositionKey,
     RuleKind,
@@ -19,7 +19,7 @@ from core.exits import (
     initial_trigger,
     position_changes,
 )
-from core.models import InstrumentId, Position
+from core.domain.models import InstrumentId, Position
 
 
 class ExitDesk:

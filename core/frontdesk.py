@@ -3,7 +3,7 @@ alerts each chat already has, and the audit log. Front-ends never touch SQL them
 
 from __future__ import annotations
 
-from core.clock import Clock
+from core.domain.clock import Clock
 from core.storage.db import Database
 from core.storage.messages import MessageRef, MessageRepository
 from core.storage.outbox import AuditRepository

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from core.models import InstrumentId
+from core.domain.models import InstrumentId
 
 PositionKey = tuple[str, InstrumentId]
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from core.clock import Clock
-from core.errors import UserError
-from core.events import Event, EventKind
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import Clock
+from core.domain.errors import UserError
 from core.sessions import request_token_from
 from core.tracker import OrderTracker
 

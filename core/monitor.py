@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.broker import Broker
-from core.clock import Clock
-from core.errors import AuthenticationFailed
-from core.events import Event, EventKind
-from core.models import InstrumentId, Tick
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import Clock
+from core.domain.errors import AuthenticationFailed
+from core.domain.models import InstrumentId, Tick
 from core.rule_index import RuleIndex
 
 log = logging.getLogger(__name__)

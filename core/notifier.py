@@ -11,8 +11,8 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
-from core.clock import Clock
-from core.events import Event
+from core.domain.alerts import Event
+from core.domain.clock import Clock
 from core.storage.db import Database
 from core.storage.outbox import OutboxRepository
 

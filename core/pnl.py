@@ -22,9 +22,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from core.broker import BrokerRegistry
-from core.clock import Clock
-from core.errors import UserError
-from core.models import InstrumentId, Position, Product
+from core.domain.clock import Clock
+from core.domain.errors import UserError
+from core.domain.models import InstrumentId, Position, Product
 from core.storage.db import Database
 from core.storage.pnl import Amounts, PnlRepository, Snapshot
 

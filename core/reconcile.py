@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from core.errors import IllegalTransition
-from core.models import Order, OrderReport, OrderStatus
-from core.orders import OrderEvent, OrderEventKind, apply, can_apply
+from core.domain.errors import IllegalTransition
+from core.domain.models import Order, OrderReport, OrderStatus
+from core.domain.order_fsm import OrderEvent, OrderEventKind, apply, can_apply
 
 S = OrderStatus
 E = OrderEventKind

@@ -9,8 +9,8 @@ fits, the front-end asks which (``AmbiguousAccount`` carries the choices).
 from __future__ import annotations
 
 from core.broker import Broker, BrokerRegistry
-from core.errors import BrokerError, UserError
-from core.models import InstrumentId
+from core.domain.errors import BrokerError, UserError
+from core.domain.models import InstrumentId
 
 
 class AmbiguousAccount(UserError):

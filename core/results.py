@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.confirmations import ActionKind, Confirmation
-from core.models import (
+from core.domain.models import (
     Balance,
     ExitSpec,
     Order,

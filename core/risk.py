@@ -16,11 +16,11 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from core.broker import Broker
-from core.calendar import MarketCalendar
-from core.clock import Clock
 from core.config import RiskConfig
-from core.events import Event, EventKind
-from core.models import Instrument, InstrumentId, Order, OrderPurpose, OrderRequest, Position
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import Clock
+from core.domain.market_calendar import MarketCalendar
+from core.domain.models import Instrument, InstrumentId, Order, OrderPurpose, OrderRequest, Position
 from core.risk_rules import (
     RiskContext,
     check_change,

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from core.calendar import MarketCalendar, UnknownExchange
 from core.config import RiskConfig
-from core.errors import OrderDenied
-from core.models import (
+from core.domain.errors import OrderDenied
+from core.domain.market_calendar import MarketCalendar, UnknownExchange
+from core.domain.models import (
     Instrument,
     InstrumentId,
     Order,

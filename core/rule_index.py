@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from core.exits import HUNDRED, ExitRule, RuleKind, crosses, follow
-from core.models import InstrumentId
+from core.domain.exit_rules import HUNDRED, ExitRule, RuleKind, crosses, follow
+from core.domain.models import InstrumentId
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 from core.audit import AuditLog
 from core.broker import Broker, BrokerRegistry
-from core.clock import Clock
-from core.errors import PocketdeskError
-from core.events import Event, EventKind
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import Clock
+from core.domain.errors import PocketdeskError
+from core.domain.models import OrderReport, OrderStatus, Position
 from core.execution import ExecutionService
-from core.models import OrderReport, OrderStatus, Position
 from core.storage.db import Database
 from core.storage.safety import HaltRepository, HaltRow
 from core.tracker import OrderTracker

@@ -25,8 +25,8 @@ from typing import Protocol, cast
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
-from core.clock import Clock
-from core.events import Event, EventKind
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import Clock
 
 log = logging.getLogger(__name__)
 

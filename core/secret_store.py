@@ -15,8 +15,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.clock import Clock
-from core.errors import ConfigError
+from core.domain.clock import Clock
+from core.domain.errors import ConfigError
 from core.secrets import SecretBox
 from core.storage.db import Database
 from core.storage.safety import SecretRepository, SecretRow

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 
 ENV_KEY = "POCKETDESK_SECRET_KEY"
 

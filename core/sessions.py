@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from core.broker import BrokerRegistry, LoginCapable
-from core.clock import Clock
-from core.errors import UserError
+from core.domain.clock import Clock
+from core.domain.errors import UserError
 from core.secrets import SecretBox
 from core.storage.db import Database
 from core.storage.sessions import SessionRepository

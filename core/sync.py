@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from core.broker import Broker, BrokerRegistry
-from core.clock import Clock
-from core.errors import AuthenticationFailed
-from core.events import Event, EventKind
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import Clock
+from core.domain.errors import AuthenticationFailed
+from core.domain.ids import is_own_client_order_id
+from core.domain.models import Order, OrderReport, OrderStatus
+from core.domain.order_fsm import OrderEvent, OrderEventKind
 from core.execution import TradingGate
-from core.ids import is_own_client_order_id
-from core.models import Order, OrderReport, OrderStatus
-from core.orders import OrderEvent, OrderEventKind
 from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 
 from core.audit import describe_order
-from core.clock import Clock
-from core.events import Event, events_for_transition
-from core.models import (
+from core.domain.alerts import Event, events_for_transition
+from core.domain.clock import Clock
+from core.domain.models import (
     Fill,
     Order,
     OrderPurpose,
@@ -25,7 +25,7 @@ from core.models import (
     OrderStatus,
     OrderType,
 )
-from core.orders import OrderEvent, apply
+from core.domain.order_fsm import OrderEvent, apply
 from core.reconcile import events_from_report, legal_sequence
 from core.storage.db import Database, Tx, execute_now
 from core.storage.orders import OrderRepository, insert_statement

@@ -12,10 +12,10 @@ from typing import Any
 from bot.app import BROKER_KINDS, Service, build_service
 from core.autoexit import AutoExitSettings
 from core.broker import BrokerKind
-from core.clock import Clock
 from core.config import AppConfig, load_config
-from core.events import Event
-from core.exits import SpikeBuffer
+from core.domain.alerts import Event
+from core.domain.clock import Clock
+from core.domain.exit_rules import SpikeBuffer
 from core.monitor import MonitorSettings
 from core.sync import SyncSettings
 

@@ -10,8 +10,8 @@ from typing import Any
 from bot.app import Service
 from bot.handlers import handle_button, handle_text
 from brokers.paper import PaperBroker
-from core.exits import RuleState
-from core.models import InstrumentId, OrderPurpose, OrderRequest, OrderStatus, Product, Side
+from core.domain.exit_rules import RuleState
+from core.domain.models import InstrumentId, OrderPurpose, OrderRequest, OrderStatus, Product, Side
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_flows import OWNER, confirm_data
 
@@ -87,7 +87,7 @@ async def _no_live_rules(service: Service) -> bool:
 
 async def test_a_one_tick_spike_inside_the_buffer_sells_nothing(tmp_path: Path) -> None:
     from core.autoexit import AutoExitSettings
-    from core.exits import SpikeBuffer
+    from core.domain.exit_rules import SpikeBuffer
     from tests.support import FAST_EXITS
 
     settings = AutoExitSettings(monitor=FAST_EXITS.monitor, buffer=SpikeBuffer(dwell_s=0.3))

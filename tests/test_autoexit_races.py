@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from brokers.paper import PaperBroker, PaperSettings, validate_settings
 from core.broker import BrokerKind, OrderUpdate
-from core.errors import UserError
-from core.exits import RuleKind
-from core.models import OrderReport, OrderRequest, Position, Product, Side
+from core.domain.errors import UserError
+from core.domain.exit_rules import RuleKind
+from core.domain.models import OrderReport, OrderRequest, Position, Product, Side
 from core.sync import SyncSettings
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_autoexit import INFY, open_position, paper, rules

@@ -11,8 +11,8 @@ from bot.handlers import UserContext, handle_button, handle_text
 from bot.render import CONFIRM_PREFIX, DISMISS_PREFIX
 from bot.replies import Reply, to_plain
 from brokers.paper import PaperBroker
-from core.clock import ManualClock
-from core.models import OrderStatus
+from core.domain.clock import ManualClock
+from core.domain.models import OrderStatus
 from tests.support import AlertLog, paper_config, running_service
 
 OWNER = UserContext(user_id=1, chat_id=1)

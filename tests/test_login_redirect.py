@@ -18,9 +18,9 @@ import pytest
 
 from bot.app import Service
 from bot.handlers import handle_text
-from core.clock import ManualClock
 from core.config import load_config
-from core.errors import ConfigError
+from core.domain.clock import ManualClock
+from core.domain.errors import ConfigError
 from core.login_links import LINK_TTL_S, MAX_LIVE_PER_ACCOUNT, LoginStates
 from core.storage.outbox import AuditRepository
 from core.storage.sessions import SessionRepository

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from core.exits import RuleState
-from core.models import OrderStatus
+from core.domain.exit_rules import RuleState
+from core.domain.models import OrderStatus
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_autoexit import INFY, buy, exit_orders, open_position, paper, position, rules
 

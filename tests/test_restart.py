@@ -15,9 +15,9 @@ import pytest
 from bot.handlers import handle_button, handle_text
 from brokers.paper import PaperBroker, PaperSettings, validate_settings
 from core.broker import BrokerKind
-from core.errors import OutcomeUnknown
-from core.ids import new_client_order_id
-from core.models import InstrumentId, OrderReport, OrderRequest, OrderStatus, Side
+from core.domain.errors import OutcomeUnknown
+from core.domain.ids import new_client_order_id
+from core.domain.models import InstrumentId, OrderReport, OrderRequest, OrderStatus, Side
 from core.sync import SyncSettings
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_flows import OWNER, confirm_data

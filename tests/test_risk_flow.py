@@ -12,8 +12,8 @@ import pytest
 from bot.app import Service
 from bot.handlers import handle_button, handle_text
 from bot.replies import Reply, to_plain
-from core.clock import ManualClock
-from core.models import OrderStatus
+from core.domain.clock import ManualClock
+from core.domain.models import OrderStatus
 from core.risk import RiskService
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_flows import OWNER, confirm_data, paper

@@ -10,7 +10,7 @@ from bot.handlers import handle_button, handle_text
 from bot.render import DISMISS_PREFIX
 from bot.replies import Reply, to_plain
 from brokers.paper import PaperBroker
-from core.models import InstrumentId, OrderStatus
+from core.domain.models import InstrumentId, OrderStatus
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_flows import OWNER, VIEWER, confirm_data
 

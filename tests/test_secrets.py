@@ -13,8 +13,8 @@ import pytest
 from bot.cli import main
 from bot.handlers import handle_text
 from bot.replies import to_plain
-from core.clock import SystemClock
-from core.errors import ConfigError
+from core.domain.clock import SystemClock
+from core.domain.errors import ConfigError
 from core.secret_store import SecretStore
 from core.secrets import SecretBox
 from core.storage import Database

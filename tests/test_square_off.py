@@ -10,10 +10,10 @@ from pathlib import Path
 from bot.app import Service
 from bot.handlers import handle_button, handle_text
 from brokers.paper import PaperBroker
-from core.clock import ManualClock
 from core.config import AppConfig, ScheduleConfig
 from core.daily_jobs import DailyJobs, build_scheduler
-from core.models import InstrumentId, OrderPurpose, Product
+from core.domain.clock import ManualClock
+from core.domain.models import InstrumentId, OrderPurpose, Product
 from core.scheduler import Scheduler
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_flows import OWNER, confirm_data

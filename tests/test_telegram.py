@@ -12,8 +12,8 @@ from typing import Any
 from bot.app import Service, telegram_service
 from bot.telegram.front import TelegramFront
 from brokers.paper import PaperBroker
-from core.clock import Clock, ManualClock
-from core.models import InstrumentId
+from core.domain.clock import Clock, ManualClock
+from core.domain.models import InstrumentId
 from tests.fakes.telegram import Call, FakeTelegram
 from tests.support import FAST_EXITS, paper_config
 
@@ -207,7 +207,7 @@ async def test_long_replies_are_split_under_telegrams_limit(tmp_path: Path) -> N
 
 def _order(n: int) -> Any:
     from core.desk import OrderInput
-    from core.models import Side
+    from core.domain.models import Side
 
     return OrderInput(side=Side.BUY, symbol="INFY", quantity=1 + n)
 

@@ -159,6 +159,6 @@ async def test_a_burst_of_alerts_is_grouped_and_paced_per_chat(tmp_path: Path) -
 
 def _order() -> Any:
     from core.desk import OrderInput
-    from core.models import Side
+    from core.domain.models import Side
 
     return OrderInput(side=Side.BUY, symbol="INFY", quantity=1)

@@ -44,7 +44,7 @@ from bot.commands.values import (
     _show,
     _symbol,
 )
-from core.models import ExitSpec, OrderType, Side
+from core.domain.models import ExitSpec, OrderType, Side
 
 __all__ = ["CommandError", "parse"]
 

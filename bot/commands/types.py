@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeAlias
 
-from core.models import ExitSpec, OrderType, Product, Side
+from core.domain.models import ExitSpec, OrderType, Product, Side
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 
-from core.errors import UserError
-from core.models import InstrumentId, Product
+from core.domain.errors import UserError
+from core.domain.models import InstrumentId, Product
 
 
 class CommandError(UserError):

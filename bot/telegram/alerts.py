@@ -17,8 +17,8 @@ from telegram.error import TelegramError
 from bot.render import render_alert
 from bot.replies import Button, esc
 from bot.telegram.sender import Sender
-from core.errors import PocketdeskError
-from core.events import Event, EventKind
+from core.domain.alerts import Event, EventKind
+from core.domain.errors import PocketdeskError
 from core.frontdesk import FrontDeskStore
 
 log = logging.getLogger(__name__)

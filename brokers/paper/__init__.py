@@ -12,7 +12,7 @@ from typing import Any
 from brokers.paper.broker import PaperBroker
 from brokers.paper.config import PaperSettings, validate_settings
 from core.broker import BrokerKind
-from core.clock import SystemClock
+from core.domain.clock import SystemClock
 
 
 def create_broker(account: str, settings: Mapping[str, Any]) -> PaperBroker:

@@ -22,9 +22,9 @@ from brokers.paper.state import StateFile
 from brokers.paper.streams import FanOut, Subscription
 from brokers.paper.ticks import PriceUpdate, make_feed
 from core.broker import Capabilities, OrderUpdate, RateLimit
-from core.clock import Clock, SystemClock
-from core.errors import ConfigError
-from core.models import (
+from core.domain.clock import Clock, SystemClock
+from core.domain.errors import ConfigError
+from core.domain.models import (
     Balance,
     Fill,
     Heartbeat,

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from brokers.paper.instruments import InstrumentMaster, lot_problem, price_problem
 from brokers.paper.state import AccountState, PaperOrder
-from core.models import Instrument, OrderRequest, OrderType, Product, Side
+from core.domain.models import Instrument, OrderRequest, OrderType, Product, Side
 
 _MONEY = Decimal("0.01")
 

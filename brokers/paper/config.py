@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from brokers.paper.instruments import bundled_instruments
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 
 FILE_FEED_PREFIX = "file:"
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")

@@ -44,9 +44,9 @@ from brokers.paper.config import PaperSettings
 from brokers.paper.instruments import InstrumentMaster
 from brokers.paper.state import AccountState, LastPrice, PaperOrder, StateFile
 from core.broker import OrderUpdate
-from core.clock import Clock
-from core.errors import BrokerRejected, ConfigError
-from core.models import (
+from core.domain.clock import Clock
+from core.domain.errors import BrokerRejected, ConfigError
+from core.domain.models import (
     Fill,
     InstrumentId,
     OrderReport,

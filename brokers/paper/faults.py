@@ -27,14 +27,14 @@ from typing import Protocol
 
 from brokers.paper.config import PaperSettings
 from brokers.paper.exchange import PaperExchange
-from core.errors import (
+from core.domain.errors import (
     AuthenticationFailed,
     BrokerError,
     BrokerRejected,
     BrokerUnavailable,
     OutcomeUnknown,
 )
-from core.models import Heartbeat, OrderReport, OrderRequest, Tick
+from core.domain.models import Heartbeat, OrderReport, OrderRequest, Tick
 
 log = logging.getLogger(__name__)
 

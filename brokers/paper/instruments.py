@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 
-from core.errors import NotFound
-from core.models import Instrument, InstrumentId
+from core.domain.errors import NotFound
+from core.domain.models import Instrument, InstrumentId
 
 CSV_COLUMNS = ("exchange", "symbol", "name", "currency", "tick_size", "lot_size", "price")
 

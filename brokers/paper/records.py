@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from core.models import (
+from core.domain.models import (
     InstrumentId,
     OrderReport,
     OrderRequest,

@@ -27,8 +27,8 @@ from brokers.paper.records import (
     decode_record,
     encode_record,
 )
-from core.errors import ConfigError, NotFound
-from core.models import Fill, InstrumentId, OrderType, Product, Side
+from core.domain.errors import ConfigError, NotFound
+from core.domain.models import Fill, InstrumentId, OrderType, Product, Side
 
 SNAPSHOT_VERSION = 1
 MARGIN_RATE: Final[Mapping[Product, Decimal]] = MappingProxyType(

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from core.errors import BrokerError
+from core.domain.errors import BrokerError
 
 T = TypeVar("T")
 

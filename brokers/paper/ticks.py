@@ -19,7 +19,7 @@ from typing import Protocol
 
 from brokers.paper.config import PaperSettings
 from brokers.paper.instruments import InstrumentMaster
-from core.models import InstrumentId
+from core.domain.models import InstrumentId
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ from brokers.zerodha.parsing import (
 )
 from brokers.zerodha.ticks import KiteStreams
 from core.broker import Capabilities, OrderUpdate, RateLimit
-from core.clock import Clock, SystemClock
-from core.errors import NotFound
-from core.ids import is_own_client_order_id
-from core.models import (
+from core.domain.clock import Clock, SystemClock
+from core.domain.errors import NotFound
+from core.domain.ids import is_own_client_order_id
+from core.domain.models import (
     Balance,
     Fill,
     Heartbeat,

@@ -2,7 +2,7 @@
 
 Transport and authentication only: the methods speak Kite's vocabulary (``place_order`` takes
 Kite's form fields and returns Kite's order id; reads return Kite's ``data``) and ``parsing.py``
-translates. Every failure leaves as a ``core.errors`` type (see ``errors.py``); nothing here
+translates. Every failure leaves as a ``core.domain.errors`` type (see ``errors.py``); nothing here
 retries, and a write is never sent twice. Requests are paced per account (``limits.py``).
 
 The access token is a secret: it appears only in the ``Authorization`` header and in the query
@@ -32,7 +32,7 @@ from brokers.zerodha.errors import (
 )
 from brokers.zerodha.limits import KiteLimits, RateLimiter
 from brokers.zerodha.parsing import parse_timestamp
-from core.errors import AuthenticationFailed, BrokerError
+from core.domain.errors import AuthenticationFailed, BrokerError
 
 log = logging.getLogger(__name__)
 

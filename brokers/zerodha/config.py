@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 
 # Exchanges Kite takes orders on (NCO exists only as a ticker segment).
 KITE_EXCHANGES = frozenset({"NSE", "BSE", "NFO", "BFO", "CDS", "BCD", "MCX"})

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from core.errors import (
+from core.domain.errors import (
     AuthenticationFailed,
     BrokerError,
     BrokerRejected,

@@ -26,7 +26,7 @@ from decimal import Context, Decimal, getcontext, setcontext
 from enum import StrEnum
 from typing import Any
 
-from core.errors import BrokerError
+from core.domain.errors import BrokerError
 
 SEGMENT_INDICES = 9
 SEGMENT_CDS = 3

@@ -16,8 +16,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from brokers.zerodha.parsing import IST
-from core.errors import NotFound
-from core.models import Instrument, InstrumentId
+from core.domain.errors import NotFound
+from core.domain.models import Instrument, InstrumentId
 
 CSV_COLUMNS = (
     "instrument_token",

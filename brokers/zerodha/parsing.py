@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from brokers.zerodha.config import ZerodhaSettings
 from brokers.zerodha.errors import UnexpectedPayload
-from core.errors import OrderDenied
-from core.models import (
+from core.domain.errors import OrderDenied
+from core.domain.models import (
     Balance,
     Fill,
     InstrumentId,

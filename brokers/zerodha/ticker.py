@@ -45,8 +45,8 @@ from brokers.zerodha.frames import (
     to_datetime,
 )
 from core.aio import AsyncClosing
-from core.errors import AuthenticationFailed, BrokerRejected, BrokerUnavailable
-from core.models import InstrumentId, Tick
+from core.domain.errors import AuthenticationFailed, BrokerRejected, BrokerUnavailable
+from core.domain.models import InstrumentId, Tick
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from brokers.zerodha.ticker import (
     tick_from,
 )
 from core.aio import AsyncClosing
-from core.clock import Clock, SystemClock
-from core.errors import AuthenticationFailed, BrokerError, BrokerRejected, BrokerUnavailable
-from core.models import Heartbeat, InstrumentId, Tick
+from core.domain.clock import Clock, SystemClock
+from core.domain.errors import AuthenticationFailed, BrokerError, BrokerRejected, BrokerUnavailable
+from core.domain.models import Heartbeat, InstrumentId, Tick
 
 log = logging.getLogger(__name__)
 

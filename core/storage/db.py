@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
-from core.errors import PocketdeskError
+from core.domain.errors import PocketdeskError
 
 log = logging.getLogger(__name__)
 

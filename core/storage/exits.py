@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from core.exits import ExitRule, RuleKind, RuleState, SpikeBuffer
-from core.models import InstrumentId, Product
+from core.domain.exit_rules import ExitRule, RuleKind, RuleState, SpikeBuffer
+from core.domain.models import InstrumentId, Product
 from core.storage.db import Row, Statement, Tx, format_time, parse_time
 
 _COLUMNS = (

@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterable
 from decimal import Decimal
 
-from core.codec import exits_from_dict, exits_to_dict
-from core.models import (
+from core.domain.codec import exits_from_dict, exits_to_dict
+from core.domain.models import (
     ExitSpec,
     Fill,
     InstrumentId,
@@ -20,7 +20,7 @@ from core.models import (
     Side,
     Validity,
 )
-from core.orders import OrderEvent
+from core.domain.order_fsm import OrderEvent
 from core.storage.db import Row, Statement, Tx, format_time, parse_time
 
 _COLUMNS = (

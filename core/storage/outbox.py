@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from core.events import Event, EventKind
+from core.domain.alerts import Event, EventKind
 from core.storage.db import Statement, Tx, format_time, parse_time
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image
 
 from bot.chart import HEIGHT, WIDTH, nice_ticks, render_pnl_chart
-from core.models import InstrumentId, Product
+from core.domain.models import InstrumentId, Product
 from core.pnl import AccountFailure, AccountPnl, CurvePoint, DayTotal, PnlReport, PositionPnl
 
 IST = ZoneInfo("Asia/Kolkata")

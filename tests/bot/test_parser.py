@@ -33,8 +33,8 @@ from bot.commands import (
     help_text,
     parse,
 )
-from core.errors import UserError
-from core.models import ExitSpec, OrderType, Product, Side
+from core.domain.errors import UserError
+from core.domain.models import ExitSpec, OrderType, Product, Side
 
 D = Decimal
 

@@ -13,7 +13,7 @@ from bot.commands import (
     PlaceCommand,
     parse,
 )
-from core.models import ExitSpec, OrderType, Product, Side
+from core.domain.models import ExitSpec, OrderType, Product, Side
 
 D = Decimal
 

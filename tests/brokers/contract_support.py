@@ -17,7 +17,7 @@ from brokers.paper import PaperBroker, PaperSettings
 from brokers.zerodha.broker import ZerodhaBroker
 from brokers.zerodha.config import ZerodhaSettings
 from core.broker import Broker
-from core.models import InstrumentId, Product
+from core.domain.models import InstrumentId, Product
 from tests.fakes.kite import TOKENS, FakeKite
 from tests.fakes.kite_ticker import FakeKiteTicker
 

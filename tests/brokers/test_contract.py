@@ -16,9 +16,9 @@ from typing import TypeVar
 import pytest
 
 from core.broker import Broker
-from core.errors import BrokerError, BrokerRejected, NotFound
-from core.ids import CLIENT_ORDER_ID_LENGTH, new_client_order_id
-from core.models import (
+from core.domain.errors import BrokerError, BrokerRejected, NotFound
+from core.domain.ids import CLIENT_ORDER_ID_LENGTH, new_client_order_id
+from core.domain.models import (
     Heartbeat,
     OrderReport,
     OrderRequest,

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.config import load_config
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 
 TOKEN = "123456789:AAsecret-token-value"
 BROKER_SECRET = "broker-api-secret-xyz"

@@ -19,7 +19,7 @@ from core.config import (
     load_config,
     validate_accounts,
 )
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 from tests.core.test_config import TOKEN, load_error, write
 
 # --- validate_accounts ----------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.clock import ManualClock
 from core.confirmations import ActionKind, ConfirmationService, Decision
-from core.errors import ConfirmationError
+from core.domain.clock import ManualClock
+from core.domain.errors import ConfirmationError
 from core.storage import Database
 
 

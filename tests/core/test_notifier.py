@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from core.clock import ManualClock
-from core.events import Event, EventKind
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import ManualClock
 from core.notifier import Notifier
 from core.storage import Database
 from core.storage.outbox import OutboxRepository

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from core.broker import BrokerRegistry
-from core.clock import ManualClock
-from core.errors import BrokerUnavailable, UserError
-from core.models import InstrumentId, Position, Product
+from core.domain.clock import ManualClock
+from core.domain.errors import BrokerUnavailable, UserError
+from core.domain.models import InstrumentId, Position, Product
 from core.pnl import KEEP_DAYS, PnlService
 from core.storage import Database
 from core.storage.pnl import PnlRepository, Snapshot

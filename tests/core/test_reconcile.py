@@ -8,10 +8,10 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.models import OrderReport, OrderStatus, Side
-from core.orders import OrderEventKind, apply
+from core.domain.models import OrderReport, OrderStatus, Side
+from core.domain.order_fsm import OrderEventKind, apply
 from core.reconcile import events_from_report
-from tests.core.test_orders import T1, make_order
+from tests.core.domain.test_order_fsm import T1, make_order
 
 S, E = OrderStatus, OrderEventKind
 

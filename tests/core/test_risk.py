@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.calendar import MarketCalendar
 from core.config import RiskConfig
-from core.errors import OrderDenied
-from core.models import (
+from core.domain.errors import OrderDenied
+from core.domain.market_calendar import MarketCalendar
+from core.domain.models import (
     Instrument,
     InstrumentId,
     Order,

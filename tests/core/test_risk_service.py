@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from core.clock import ManualClock
 from core.config import RiskConfig
-from core.errors import OrderDenied
-from core.events import Event, EventKind
-from core.models import (
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import ManualClock
+from core.domain.errors import OrderDenied
+from core.domain.models import (
     InstrumentId,
     OrderPurpose,
     OrderType,

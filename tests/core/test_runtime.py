@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from core.domain.models import InstrumentId
 from core.locks import PositionLocks
-from core.models import InstrumentId
 from core.supervisor import Supervisor
 
 INFY = InstrumentId("NSE", "INFY")

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.clock import ManualClock
 from core.config import ScheduleConfig
 from core.daily_jobs import DailyJobs, build_jobs
-from core.errors import ConfigError
-from core.events import Event, EventKind
+from core.domain.alerts import Event, EventKind
+from core.domain.clock import ManualClock
+from core.domain.errors import ConfigError
 from core.scheduler import Job, JobStatus, Scheduler, daily, every
 
 IST = ZoneInfo("Asia/Kolkata")

@@ -9,8 +9,8 @@ from brokers.paper.exchange import PaperExchange
 from brokers.paper.instruments import InstrumentMaster
 from brokers.paper.state import StateFile
 from core.broker import OrderUpdate
-from core.clock import ManualClock
-from core.models import InstrumentId, OrderRequest, OrderType, Product, Side, Validity
+from core.domain.clock import ManualClock
+from core.domain.models import InstrumentId, OrderRequest, OrderType, Product, Side, Validity
 
 ACCOUNT = "paper-test"
 

@@ -12,9 +12,9 @@ import pytest
 from brokers.paper import PaperBroker
 from brokers.paper.broker import Subscription
 from core.broker import Broker, OrderUpdate
-from core.clock import ManualClock
-from core.errors import NotFound
-from core.models import Heartbeat, InstrumentId, OrderStatus, OrderType, Product, Side, Tick
+from core.domain.clock import ManualClock
+from core.domain.errors import NotFound
+from core.domain.models import Heartbeat, InstrumentId, OrderStatus, OrderType, Product, Side, Tick
 from tests.brokers.paper import AAA, ACCOUNT, BBB, quiet_settings, request, small_master
 
 D = Decimal

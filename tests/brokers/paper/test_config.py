@@ -8,7 +8,7 @@ import pytest
 
 from brokers.paper import KIND, PaperBroker, PaperSettings, validate_settings
 from core.broker import Broker
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 
 
 def test_defaults_are_valid_and_complete() -> None:

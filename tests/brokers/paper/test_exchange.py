@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from brokers.paper.exchange import PaperExchange
-from core.errors import BrokerRejected, NotFound
-from core.models import InstrumentId, OrderStatus, OrderType, Product, Side, Validity
+from core.domain.errors import BrokerRejected, NotFound
+from core.domain.models import InstrumentId, OrderStatus, OrderType, Product, Side, Validity
 from tests.brokers.paper import AAA, BBB, LOT5, USD1, make_exchange, request
 
 D = Decimal

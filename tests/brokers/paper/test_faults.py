@@ -13,9 +13,14 @@ import pytest
 from brokers.paper import PaperBroker
 from brokers.paper.faults import RMS_REASON
 from core.broker import OrderUpdate
-from core.clock import ManualClock
-from core.errors import AuthenticationFailed, BrokerRejected, BrokerUnavailable, OutcomeUnknown
-from core.models import Heartbeat, InstrumentId, OrderStatus, OrderType, Tick
+from core.domain.clock import ManualClock
+from core.domain.errors import (
+    AuthenticationFailed,
+    BrokerRejected,
+    BrokerUnavailable,
+    OutcomeUnknown,
+)
+from core.domain.models import Heartbeat, InstrumentId, OrderStatus, OrderType, Tick
 from tests.brokers.paper import AAA, ACCOUNT, BBB, quiet_settings, request, small_master
 
 D = Decimal

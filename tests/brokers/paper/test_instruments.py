@@ -12,8 +12,8 @@ from brokers.paper.instruments import (
     lot_problem,
     price_problem,
 )
-from core.errors import NotFound
-from core.models import InstrumentId
+from core.domain.errors import NotFound
+from core.domain.models import InstrumentId
 from tests.brokers.paper import LOT5, small_master
 
 

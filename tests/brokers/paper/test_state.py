@@ -10,9 +10,9 @@ import pytest
 
 from brokers.paper import PaperBroker
 from brokers.paper.state import StateFile
-from core.clock import ManualClock
-from core.errors import ConfigError
-from core.models import OrderStatus, OrderType, Product, Side
+from core.domain.clock import ManualClock
+from core.domain.errors import ConfigError
+from core.domain.models import OrderStatus, OrderType, Product, Side
 from tests.brokers.paper import AAA, ACCOUNT, BBB, quiet_settings, request, small_master
 
 D = Decimal

@@ -20,8 +20,8 @@ from brokers.paper.ticks import (
     RandomWalk,
     RandomWalkFeed,
 )
-from core.clock import ManualClock
-from core.models import Heartbeat, OrderStatus, OrderType, Tick
+from core.domain.clock import ManualClock
+from core.domain.models import Heartbeat, OrderStatus, OrderType, Tick
 from tests.brokers.paper import AAA, ACCOUNT, BBB, quiet_settings, request, small_master
 
 D = Decimal

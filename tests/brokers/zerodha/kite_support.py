@@ -11,7 +11,7 @@ from brokers.zerodha.client import KiteClient
 from brokers.zerodha.config import ZerodhaSettings
 from brokers.zerodha.limits import KiteLimits
 from brokers.zerodha.parsing import order_params
-from core.models import InstrumentId, OrderRequest, OrderType, Side
+from core.domain.models import InstrumentId, OrderRequest, OrderType, Side
 from tests.fakes.kite import FakeKite
 
 TAG = "pd0123456789abcdef"

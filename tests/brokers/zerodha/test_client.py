@@ -13,7 +13,7 @@ from brokers.zerodha.client import KiteClient
 from brokers.zerodha.errors import error_from_response
 from brokers.zerodha.instruments import InstrumentIndex
 from brokers.zerodha.parsing import order_report
-from core.errors import (
+from core.domain.errors import (
     AuthenticationFailed,
     BrokerError,
     BrokerRejected,
@@ -21,7 +21,7 @@ from core.errors import (
     NotFound,
     OutcomeUnknown,
 )
-from core.models import InstrumentId, OrderRequest, OrderStatus, Side
+from core.domain.models import InstrumentId, OrderRequest, OrderStatus, Side
 from tests.brokers.zerodha.kite_support import (
     INFY,
     TAG,

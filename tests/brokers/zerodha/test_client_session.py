@@ -15,7 +15,7 @@ from brokers.zerodha.client import KiteClient
 from brokers.zerodha.config import ZerodhaSettings, validate_settings
 from brokers.zerodha.limits import KiteLimits, RateLimiter
 from core.broker import RateLimit
-from core.errors import (
+from core.domain.errors import (
     AuthenticationFailed,
     ConfigError,
 )

@@ -31,7 +31,7 @@ from brokers.zerodha.frames import (
     price_divisor,
     to_datetime,
 )
-from core.errors import BrokerError
+from core.domain.errors import BrokerError
 from tests.brokers.zerodha import (
     KINDS,
     SEGMENTS,

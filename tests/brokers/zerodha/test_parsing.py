@@ -28,8 +28,8 @@ from brokers.zerodha.parsing import (
     order_report,
     order_status,
 )
-from core.errors import OrderDenied
-from core.models import (
+from core.domain.errors import OrderDenied
+from core.domain.models import (
     InstrumentId,
     OrderRequest,
     OrderStatus,

@@ -16,8 +16,8 @@ from brokers.zerodha.parsing import (
     position_from,
     quote_from,
 )
-from core.errors import NotFound
-from core.models import (
+from core.domain.errors import NotFound
+from core.domain.models import (
     InstrumentId,
     Product,
     Side,

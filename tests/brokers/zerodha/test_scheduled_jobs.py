@@ -13,10 +13,10 @@ import pytest
 
 from bot.app import Service, telegram_service
 from brokers.zerodha.broker import ZerodhaBroker
-from core.clock import ManualClock
 from core.config import AppConfig
-from core.errors import BrokerError
-from core.models import InstrumentId
+from core.domain.clock import ManualClock
+from core.domain.errors import BrokerError
+from core.domain.models import InstrumentId
 from core.sync import SyncSettings
 from tests.brokers.zerodha.kite_support import settings_for
 from tests.brokers.zerodha.test_service import kite_config as service_config

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from brokers.zerodha.ticks import KiteStreams
-from core.clock import ManualClock
+from core.domain.clock import ManualClock
 from tests.brokers.zerodha.ticker.support import TOKENS, streams_for
 from tests.fakes.kite_ticker import FakeKiteTicker
 

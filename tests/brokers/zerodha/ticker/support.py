@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any, Generic, TypeVar
 
 from brokers.zerodha.ticks import KiteStreams
-from core.clock import ManualClock
-from core.errors import NotFound
-from core.models import Heartbeat, InstrumentId, Tick
+from core.domain.clock import ManualClock
+from core.domain.errors import NotFound
+from core.domain.models import Heartbeat, InstrumentId, Tick
 from tests.fakes.kite_ticker import FakeKiteTicker
 
 T = TypeVar("T")

@@ -19,9 +19,9 @@ from brokers.zerodha.ticker import (
     decode_text,
 )
 from brokers.zerodha.ticks import KiteStreams
-from core.clock import ManualClock
-from core.errors import AuthenticationFailed, BrokerRejected, BrokerUnavailable, NotFound
-from core.models import Heartbeat, InstrumentId, Tick
+from core.domain.clock import ManualClock
+from core.domain.errors import AuthenticationFailed, BrokerRejected, BrokerUnavailable, NotFound
+from core.domain.models import Heartbeat, InstrumentId, Tick
 from tests.brokers.zerodha.ticker.support import (
     EURINR,
     INFY,

@@ -10,9 +10,9 @@ import pytest
 from brokers.zerodha.parsing import order_report
 from brokers.zerodha.ticks import KiteStreams
 from core.broker import OrderUpdate
-from core.clock import ManualClock
-from core.errors import AuthenticationFailed, BrokerRejected, BrokerUnavailable
-from core.models import InstrumentId, OrderStatus, Tick
+from core.domain.clock import ManualClock
+from core.domain.errors import AuthenticationFailed, BrokerRejected, BrokerUnavailable
+from core.domain.models import InstrumentId, OrderStatus, Tick
 from tests.brokers.zerodha.ticker.support import (
     INFY,
     ORDER,

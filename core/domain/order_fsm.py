@@ -14,8 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from core.errors import IllegalTransition
-from core.models import Order, OrderStatus
+from core.domain.errors import IllegalTransition
+from core.domain.models import Order, OrderStatus
 
 S = OrderStatus
 

@@ -1,7 +1,7 @@
 """When each exchange trades: its time zone, its session, weekends and holidays.
 
-The data is ``core/calendars/exchanges.toml``, bundled with pocketdesk; that file's header says
-where its dates come from and how an updated file extends it (``MarketCalendar.load``), so a
+The data is ``core/domain/calendars/exchanges.toml``, bundled with pocketdesk; that file's header
+says where its dates come from and how an updated file extends it (``MarketCalendar.load``), so a
 holiday announced mid-year needs no new release. An exchange the calendar does not know is an
 ``UnknownExchange`` error, never "always open".
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
 
 __all__ = ["ExchangeHours", "MarketCalendar", "UnknownExchange"]
 
@@ -147,7 +147,7 @@ class MarketCalendar:
 
 @cache
 def _bundled() -> MarketCalendar:
-    text = resources.files("core").joinpath(_BUNDLED).read_text(encoding="utf-8")
+    text = resources.files("core.domain").joinpath(_BUNDLED).read_text(encoding="utf-8")
     return MarketCalendar(_parse(text, f"core/{_BUNDLED}"), "bundled")
 
 

@@ -52,7 +52,7 @@ class OrderPurpose(StrEnum):
 
 
 class OrderStatus(StrEnum):
-    """The one vocabulary of order states inside pocketdesk (see core.orders for the moves)."""
+    """The one vocabulary of order states inside pocketdesk (``order_fsm`` moves them)."""
 
     PENDING_SUBMIT = "PENDING_SUBMIT"  # intent persisted; the broker call is under way
     UNKNOWN = "UNKNOWN"  # the call may have reached the broker; sync settles it
@@ -193,7 +193,7 @@ class OrderRequest:
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """An order as pocketdesk knows it; changes only through ``core.orders.apply``."""
+    """An order as pocketdesk knows it; changes only through ``core.domain.order_fsm.apply``."""
 
     client_order_id: str
     request: OrderRequest

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.calendar import MarketCalendar, UnknownExchange
-from core.errors import ConfigError
+from core.domain.errors import ConfigError
+from core.domain.market_calendar import MarketCalendar, UnknownExchange
 
 IST = ZoneInfo("Asia/Kolkata")
 NEW_YORK = ZoneInfo("America/New_York")

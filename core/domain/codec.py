@@ -5,7 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from core.models import ExitSpec, InstrumentId, OrderRequest, OrderType, Product, Side, Validity
+from core.domain.models import (
+    ExitSpec,
+    InstrumentId,
+    OrderRequest,
+    OrderType,
+    Product,
+    Side,
+    Validity,
+)
 
 
 def dec_or_none(value: Any) -> Decimal | None:

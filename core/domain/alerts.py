@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from core.models import Order, OrderStatus
-from core.orders import OrderEvent, OrderEventKind
+from core.domain.models import Order, OrderStatus
+from core.domain.order_fsm import OrderEvent, OrderEventKind
 
 
 class EventKind(StrEnum):

@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from core.models import ExitSpec, Instrument, InstrumentId, Product
+from core.domain.models import ExitSpec, Instrument, InstrumentId, Product
 
 HUNDRED = Decimal(100)
 

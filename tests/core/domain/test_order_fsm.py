@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.errors import IllegalTransition
-from core.models import InstrumentId, Order, OrderRequest, OrderStatus, Side
-from core.orders import TRANSITIONS, OrderEvent, OrderEventKind, apply, can_apply
+from core.domain.errors import IllegalTransition
+from core.domain.models import InstrumentId, Order, OrderRequest, OrderStatus, Side
+from core.domain.order_fsm import TRANSITIONS, OrderEvent, OrderEventKind, apply, can_apply
 
 S, E = OrderStatus, OrderEventKind
 T0 = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.exits import (
+from core.domain.exit_rules import (
     ExitRule,
     RuleKind,
     RuleSpec,
@@ -22,7 +22,7 @@ from core.exits import (
     initial_trigger,
     position_changes,
 )
-from core.models import InstrumentId, Product
+from core.domain.models import InstrumentId, Product
 from core.rule_index import RuleIndex
 
 D = Decimal

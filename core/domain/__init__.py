@@ -1,0 +1,1 @@
+"""The shared vocabulary of pocketdesk, brokers included: values and pure rules, no I/O."""
