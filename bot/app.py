@@ -40,6 +40,7 @@ from core.monitor import MonitorSettings
 from core.notifier import AlertSink, Notifier
 from core.pnl import PnlService
 from core.risk import RiskService
+from core.runtime.supervisor import Supervisor
 from core.safety import KillSwitch, Panic
 from core.safety_desk import SafetyDesk
 from core.scheduler import Scheduler
@@ -47,7 +48,6 @@ from core.secret_store import SecretStore
 from core.secrets import SecretBox
 from core.sessions import SessionService
 from core.storage import Database
-from core.supervisor import Supervisor
 from core.sync import OrderSync, SyncSettings
 from core.tracker import OrderTracker
 

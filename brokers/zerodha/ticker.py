@@ -44,9 +44,9 @@ from brokers.zerodha.frames import (
     parse_frame,
     to_datetime,
 )
-from core.aio import AsyncClosing
 from core.domain.errors import AuthenticationFailed, BrokerRejected, BrokerUnavailable
 from core.domain.models import InstrumentId, Tick
+from core.runtime.aio import AsyncClosing
 
 log = logging.getLogger(__name__)
 

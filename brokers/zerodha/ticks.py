@@ -29,10 +29,10 @@ from brokers.zerodha.ticker import (
     connect,
     tick_from,
 )
-from core.aio import AsyncClosing
 from core.domain.clock import Clock, SystemClock
 from core.domain.errors import AuthenticationFailed, BrokerError, BrokerRejected, BrokerUnavailable
 from core.domain.models import Heartbeat, InstrumentId, Tick
+from core.runtime.aio import AsyncClosing
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import pytest
 
 from core.domain.models import InstrumentId
 from core.locks import PositionLocks
-from core.supervisor import Supervisor
+from core.runtime.supervisor import Supervisor
 
 INFY = InstrumentId("NSE", "INFY")
 TCS = InstrumentId("NSE", "TCS")

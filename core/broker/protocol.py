@@ -1,4 +1,4 @@
-"""The ``Broker`` protocol every adapter implements, its capabilities, and the registry.
+"""The ``Broker`` protocol every adapter implements, and its capabilities.
 
 The verbs follow one naming rule: ``create_`` / ``modify_`` / ``cancel_`` for writes, ``fetch_``
 for reads (singular returns one thing, plural a list), ``stream_`` for push data. A REST+push
@@ -12,12 +12,11 @@ Failures are raised as ``core.domain.errors`` types: a read never returns an emp
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from core.domain.errors import ConfigError
 from core.domain.models import (
     Balance,
     Fill,
@@ -169,51 +168,3 @@ class InstrumentsRefreshable(Protocol):
         A failed download raises and keeps the master in hand.
         """
         ...
-
-
-BrokerFactory = Callable[[str, Mapping[str, Any]], Broker]
-"""Builds a broker from an account name and its broker-specific settings (already validated)."""
-
-
-@dataclass(slots=True)
-class BrokerKind:
-    """A broker implementation the composition root registered."""
-
-    name: str
-    factory: BrokerFactory
-    validate_settings: Callable[[Mapping[str, Any]], Mapping[str, Any]]
-
-
-@dataclass(slots=True)
-class BrokerRegistry:
-    """Broker kinds by name, and the connected accounts by account name."""
-
-    kinds: dict[str, BrokerKind] = field(default_factory=dict)
-    accounts: dict[str, Broker] = field(default_factory=dict)
-
-    def register_kind(self, kind: BrokerKind) -> None:
-        self.kinds[kind.name] = kind
-
-    def kind(self, name: str) -> BrokerKind:
-        try:
-            return self.kinds[name]
-        except KeyError:
-            known = ", ".join(sorted(self.kinds)) or "none"
-            raise ConfigError(f"unknown broker {name!r}; known brokers: {known}") from None
-
-    def add_account(self, broker: Broker) -> None:
-        if broker.account in self.accounts:
-            raise ConfigError(f"account name {broker.account!r} is used twice")
-        self.accounts[broker.account] = broker
-
-    def get(self, account: str) -> Broker:
-        try:
-            return self.accounts[account]
-        except KeyError:
-            from core.domain.errors import UserError
-
-            known = ", ".join(self.accounts) or "none"
-            raise UserError(f"no account named {account!r} (accounts: {known})") from None
-
-    def names(self) -> list[str]:
-        return list(self.accounts)

@@ -1,0 +1,1 @@
+"""asyncio plumbing shared by core and the adapters: supervised tasks, closing, backoff."""
