@@ -226,7 +226,8 @@ async def build_service(
     box = SecretBox.load(Path(f"{config.storage.path}.key"))
     try:
         stored = await SecretStore(db, box, clock).values()
-        accounts = validate_accounts(config, registry, stored)
+        checks = {name: kind.validate_settings for name, kind in registry.kinds.items()}
+        accounts = validate_accounts(config.accounts, config.risk, checks, stored)
     except BaseException:
         await db.close()
         raise

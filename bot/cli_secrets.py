@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.config import AppConfig
-from core.config_accounts import ACCOUNT_OWN_KEYS
+from core.config.accounts import ACCOUNT_OWN_KEYS
 from core.domain.clock import SystemClock
 from core.domain.errors import ConfigError
 from core.secret_store import SecretStore

@@ -6,7 +6,7 @@ account's settings; a value written in the file wins over a stored one, so a sec
 of the file by deleting it there.
 
 A configuration value may also name an environment variable instead of holding a secret:
-``api_secret = "env:KITE_API_SECRET"`` (``core.config_accounts.resolve_env_refs``).
+``api_secret = "env:KITE_API_SECRET"`` (``core.config.accounts.resolve_env_refs``).
 """
 
 from __future__ import annotations

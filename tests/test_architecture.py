@@ -371,8 +371,8 @@ def leaked_layers(loaded: list[str]) -> list[str]:
 # Ratchets while the rooms are being built: each list only shrinks, and goes when empty.
 
 TOP_LEVEL_LEFT = frozenset(
-    "audit autoexit config config_accounts config_errors"
-    " config_sections confirmations daily_jobs daily_report desk execution"
+    "audit autoexit "
+    " confirmations daily_jobs daily_report desk execution"
     " exit_bookkeeping exit_desk frontdesk locks login_links monitor notifier"
     " pnl reconcile resolve results risk risk_rules rule_index safety safety_desk scheduler"
     " secret_store secrets sessions sync tracker".split()
@@ -380,7 +380,6 @@ TOP_LEVEL_LEFT = frozenset(
 KNOWN_CYCLES = frozenset(
     {
         frozenset({"core.autoexit", "core.exit_bookkeeping"}),
-        frozenset({"core.config", "core.config_accounts"}),
         frozenset({"core.login_links", "core.sessions"}),
     }
 )

@@ -4,208 +4,62 @@ The configuration is a TOML file plus environment overrides. A variable
 ``POCKETDESK_<SECTION>__<KEY>`` replaces ``key`` in ``[section]`` (the environment wins over the
 file), so secrets such as the bot token can stay out of the file. Every mistake (missing file, bad
 TOML, wrong type, unknown key, missing key) raises ``ConfigError`` naming the key path and the
-fix (worded by ``core.config_errors``); no message ever carries a secret's value.
+fix (worded by ``core.config.messages``); no message ever carries a secret's value.
 
-The ``[[accounts]]`` tables and their check by each broker kind live in ``core.config_accounts``;
-``AccountConfig`` and ``validate_accounts`` are importable from here as well.
+The sections are in ``core.config.sections``, the ``[[accounts]]`` tables in
+``core.config.accounts``, the environment's part in ``core.config.env``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
 )
 
-from core.config_accounts import ENV_REF, AccountConfig, validate_accounts
-from core.config_errors import (
+from core.config.accounts import AccountConfig
+from core.config.env import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
+    Load,
+    current_load,
+    loading,
+)
+from core.config.messages import (
     describe_error,
     read_toml,
     settings_problem,
     validation_problem,
 )
-from core.config_sections import LoginConfig, RiskConfig, ScheduleConfig, Section
+from core.config.sections import (
+    ConfirmationsConfig,
+    ExitsConfig,
+    LoggingConfig,
+    LoginConfig,
+    MonitorConfig,
+    RiskConfig,
+    ScheduleConfig,
+    StorageConfig,
+    SyncConfig,
+    TelegramConfig,
+)
 from core.domain.errors import ConfigError
-
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-
-
-class StorageConfig(Section):
-    """``[storage]``: where the SQLite database lives (relative paths are from the cwd).
-
-    ``synchronous``: with "normal" a commit survives any crash of pocketdesk itself but the
-    last commits may be lost if the machine loses power (start-up then adopts orders the
-    broker has under pocketdesk's ids); "full" waits for the disk on every commit, which
-    costs a few tenths of a millisecond on every order and exit.
-    """
-
-    path: str = "pocketdesk.db"
-    synchronous: Literal["normal", "full"] = "normal"
-
-    @field_validator("path")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError('must not be empty; write e.g. path = "pocketdesk.db"')
-        return value
-
-
-def _user_ids(value: Any) -> Any:
-    """Accept ``"1,2"`` or ``"[1, 2]"`` from an environment variable; TOML lists pass through."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise ValueError("expected a list of user ids, e.g. [123456789, 987654321]") from None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-UserIds = Annotated[list[int], NoDecode]
-
-
-class TelegramConfig(Section):
-    """``[telegram]``: the bot token and who may use the bot (deny by default)."""
-
-    token: SecretStr
-    api_url: str = "https://api.telegram.org/bot"
-    owners: UserIds
-    viewers: UserIds = Field(default_factory=list)
-
-    @field_validator("token")
-    @classmethod
-    def _token_present(cls, value: SecretStr) -> SecretStr:
-        # Never echo the value: a trailing newline from a secret file is stripped silently.
-        stripped = value.get_secret_value().strip()
-        if stripped.startswith(ENV_REF):
-            name = stripped[len(ENV_REF) :].strip()
-            load = _LOAD.get()
-            environ = os.environ if load is None else load.environ
-            if name not in environ:
-                raise ValueError(f"names the environment variable {name!r}, which is not set")
-            stripped = environ[name].strip()
-        if not stripped:
-            raise ValueError("must not be empty; paste the token @BotFather gave you")
-        return SecretStr(stripped)
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(
-                'must start with http:// or https://, e.g. "https://api.telegram.org/bot"'
-            )
-        return value
-
-    @field_validator("owners", "viewers", mode="before")
-    @classmethod
-    def _parse_ids(cls, value: Any) -> Any:
-        return _user_ids(value)
-
-    @field_validator("owners", "viewers")
-    @classmethod
-    def _positive_ids(cls, value: list[int]) -> list[int]:
-        bad = [uid for uid in value if uid <= 0]
-        if bad:
-            raise ValueError(f"{bad[0]} is not a Telegram user id; user ids are positive numbers")
-        return list(dict.fromkeys(value))
-
-    @field_validator("owners")
-    @classmethod
-    def _at_least_one_owner(cls, value: list[int]) -> list[int]:
-        if not value:
-            raise ValueError(
-                "needs at least one Telegram user id: nobody else is served; "
-                "write e.g. owners = [123456789] (ask @userinfobot for your id)"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _roles_disjoint(self) -> TelegramConfig:
-        both = sorted(set(self.owners) & set(self.viewers))
-        if both:
-            raise ValueError(
-                f"user {both[0]} is in both telegram.owners and telegram.viewers; "
-                "keep each user in one list (owners can already read everything)"
-            )
-        return self
-
-
-class ConfirmationsConfig(Section):
-    """``[confirmations]``: how long a [Confirm] button stays valid."""
-
-    ttl_s: float = Field(default=60.0, gt=0)
-
-
-class SyncConfig(Section):
-    """``[sync]``: how often in-flight and open orders are polled at the broker."""
-
-    poll_interval_s: float = Field(default=2.0, gt=0)
-
-
-class MonitorConfig(Section):
-    """``[monitor]``: the tick monitor's watchdog and its polling fallback."""
-
-    stale_after_s: float = Field(default=3.0, gt=0)
-    poll_interval_s: float = Field(default=1.0, gt=0)
-
-
-class ExitsConfig(Section):
-    """``[exits]``: the spike buffer every exit rule gets unless its account says otherwise.
-
-    A crossing counts only ``band_pct`` beyond the trigger and when it still holds on a tick
-    ``dwell_s`` after the first crossing tick.
-    """
-
-    band_pct: Decimal = Field(default=Decimal(0), ge=0, lt=10)
-    dwell_s: float = Field(default=1.0, ge=0, le=60)
-
-
-class LoggingConfig(Section):
-    """``[logging]``: the root log level."""
-
-    level: LogLevel = "INFO"
-
-    @field_validator("level", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
-
-
-@dataclass(frozen=True, slots=True)
-class _Load:
-    file_data: Mapping[str, Any]
-    environ: Mapping[str, str]
-
-
-_LOAD: ContextVar[_Load | None] = ContextVar("pocketdesk_config_load", default=None)
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -288,7 +142,7 @@ class AppConfig(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Priority: keyword arguments, then the environment, then the file, then defaults."""
-        load = _LOAD.get()
+        load = current_load()
         if load is None:
             return (init_settings, env_settings)
         return (
@@ -356,19 +210,17 @@ def demo_config(workdir: Path) -> AppConfig:
 
 
 def _build(data: Mapping[str, Any], environ: Mapping[str, str], origin: str) -> AppConfig:
-    token = _LOAD.set(_Load(file_data=data, environ=environ))
     problem: str | None = None
-    try:
-        return AppConfig()
-    except ValidationError as err:
-        from_env = _MappingEnvSource(AppConfig, environ)()
-        problem = validation_problem(
-            origin, err, from_env, top_level=AppConfig.model_fields, sections=_SECTION_MODELS
-        )
-    except SettingsError as err:
-        problem = settings_problem(origin, err)
-    finally:
-        _LOAD.reset(token)
+    with loading(Load(file_data=data, environ=environ)):
+        try:
+            return AppConfig()
+        except ValidationError as err:
+            from_env = _MappingEnvSource(AppConfig, environ)()
+            problem = validation_problem(
+                origin, err, from_env, top_level=AppConfig.model_fields, sections=_SECTION_MODELS
+            )
+        except SettingsError as err:
+            problem = settings_problem(origin, err)
     # Raised outside the except block: a chained ValidationError would print input values.
     raise ConfigError(problem)
 
@@ -385,20 +237,3 @@ _SECTION_MODELS: dict[str, type[BaseModel]] = {
     "sync": SyncConfig,
     "logging": LoggingConfig,
 }
-
-
-__all__ = [
-    "AccountConfig",
-    "AppConfig",
-    "ConfirmationsConfig",
-    "LoggingConfig",
-    "LoginConfig",
-    "RiskConfig",
-    "ScheduleConfig",
-    "StorageConfig",
-    "SyncConfig",
-    "TelegramConfig",
-    "demo_config",
-    "load_config",
-    "validate_accounts",
-]

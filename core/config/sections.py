@@ -1,17 +1,29 @@
-"""The sections of the safety rails and the trading day: ``[risk]``, ``[schedule]``, ``[login]``.
+"""Every ``[section]`` of the configuration file, one model each.
 
-``core.config`` puts them into ``AppConfig`` and re-exports them; they are checked the same way
-(unknown keys refused, every mistake named by its key path).
+``core.config.loader`` puts them into ``AppConfig``; each is checked the same way (unknown keys
+refused, every mistake named by its key path).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import NoDecode
+
+from core.config.env import resolve_env_ref
 
 
 class Section(BaseModel):
@@ -148,3 +160,143 @@ class LoginConfig(Section):
         if not value.startswith("/"):
             raise ValueError('must start with /, e.g. "/login"')
         return value
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class StorageConfig(Section):
+    """``[storage]``: where the SQLite database lives (relative paths are from the cwd).
+
+    ``synchronous``: with "normal" a commit survives any crash of pocketdesk itself but the
+    last commits may be lost if the machine loses power (start-up then adopts orders the
+    broker has under pocketdesk's ids); "full" waits for the disk on every commit, which
+    costs a few tenths of a millisecond on every order and exit.
+    """
+
+    path: str = "pocketdesk.db"
+    synchronous: Literal["normal", "full"] = "normal"
+
+    @field_validator("path")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError('must not be empty; write e.g. path = "pocketdesk.db"')
+        return value
+
+
+def _user_ids(value: Any) -> Any:
+    """Accept ``"1,2"`` or ``"[1, 2]"`` from an environment variable; TOML lists pass through."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError("expected a list of user ids, e.g. [123456789, 987654321]") from None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+UserIds = Annotated[list[int], NoDecode]
+
+
+class TelegramConfig(Section):
+    """``[telegram]``: the bot token and who may use the bot (deny by default)."""
+
+    token: SecretStr
+    api_url: str = "https://api.telegram.org/bot"
+    owners: UserIds
+    viewers: UserIds = Field(default_factory=list)
+
+    @field_validator("token")
+    @classmethod
+    def _token_present(cls, value: SecretStr) -> SecretStr:
+        # Never echo the value: a trailing newline from a secret file is stripped silently.
+        stripped = resolve_env_ref(value.get_secret_value().strip()).strip()
+        if not stripped:
+            raise ValueError("must not be empty; paste the token @BotFather gave you")
+        return SecretStr(stripped)
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                'must start with http:// or https://, e.g. "https://api.telegram.org/bot"'
+            )
+        return value
+
+    @field_validator("owners", "viewers", mode="before")
+    @classmethod
+    def _parse_ids(cls, value: Any) -> Any:
+        return _user_ids(value)
+
+    @field_validator("owners", "viewers")
+    @classmethod
+    def _positive_ids(cls, value: list[int]) -> list[int]:
+        bad = [uid for uid in value if uid <= 0]
+        if bad:
+            raise ValueError(f"{bad[0]} is not a Telegram user id; user ids are positive numbers")
+        return list(dict.fromkeys(value))
+
+    @field_validator("owners")
+    @classmethod
+    def _at_least_one_owner(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError(
+                "needs at least one Telegram user id: nobody else is served; "
+                "write e.g. owners = [123456789] (ask @userinfobot for your id)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _roles_disjoint(self) -> TelegramConfig:
+        both = sorted(set(self.owners) & set(self.viewers))
+        if both:
+            raise ValueError(
+                f"user {both[0]} is in both telegram.owners and telegram.viewers; "
+                "keep each user in one list (owners can already read everything)"
+            )
+        return self
+
+
+class ConfirmationsConfig(Section):
+    """``[confirmations]``: how long a [Confirm] button stays valid."""
+
+    ttl_s: float = Field(default=60.0, gt=0)
+
+
+class SyncConfig(Section):
+    """``[sync]``: how often in-flight and open orders are polled at the broker."""
+
+    poll_interval_s: float = Field(default=2.0, gt=0)
+
+
+class MonitorConfig(Section):
+    """``[monitor]``: the tick monitor's watchdog and its polling fallback."""
+
+    stale_after_s: float = Field(default=3.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+
+
+class ExitsConfig(Section):
+    """``[exits]``: the spike buffer every exit rule gets unless its account says otherwise.
+
+    A crossing counts only ``band_pct`` beyond the trigger and when it still holds on a tick
+    ``dwell_s`` after the first crossing tick.
+    """
+
+    band_pct: Decimal = Field(default=Decimal(0), ge=0, lt=10)
+    dwell_s: float = Field(default=1.0, ge=0, le=60)
+
+
+class LoggingConfig(Section):
+    """``[logging]``: the root log level."""
+
+    level: LogLevel = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value

@@ -1,13 +1,12 @@
 """The wording of configuration errors: TOML and pydantic failures turned into one-line messages.
 
-``core.config`` validates; this module only says what went wrong. Each message names the key path
-(``telegram.owners``, ``accounts[1].broker``), what is wrong and the fix, and, when the bad value
-came from the environment, the variable that set it. Messages are built from error locations and
-pydantic's own text only, never from an input value, so no secret can leak into one.
+``core.config.loader`` validates; this module only says what went wrong. Each message names the key
+path (``telegram.owners``, ``accounts[1].broker``), what is wrong and the fix, and, when the bad
+value came from the environment, the variable that set it. Messages are built from error locations
+and pydantic's own text only, never from an input value, so no secret can leak into one.
 
-It must not import ``core.config`` (which imports it): whatever it needs to know about the
-configuration's shape (the top-level keys, the model of each section) is passed in. The
-environment naming lives here for the same reason; ``core.config`` uses it from here.
+It imports no configuration model: whatever it needs to know about the configuration's shape
+(the top-level keys, the model of each section) is passed in.
 """
 
 from __future__ import annotations
@@ -23,10 +22,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
 
+from core.config.env import ENV_NESTED_DELIMITER, ENV_PREFIX
 from core.domain.errors import ConfigError
-
-ENV_PREFIX = "POCKETDESK_"
-ENV_NESTED_DELIMITER = "__"
 
 Loc = tuple[int | str, ...]
 

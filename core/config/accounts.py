@@ -5,53 +5,31 @@ Each ``[[accounts]]`` table has keys of its own (``name``, ``broker``, ``default
 collected into ``AccountConfig.settings``, which ``validate_accounts`` hands to the broker kind
 to check.
 
-``core.config`` imports this module (``AppConfig.accounts`` is a list of ``AccountConfig``) and
-re-exports both names, so this module imports ``core.config`` for annotations only.
+``validate_accounts`` takes what it checks against (the ``[risk]`` defaults and each broker
+kind's settings checker), so the configuration needs neither the loader nor the broker registry.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.config_errors import describe_error
+from core.config.env import resolve_env_refs
+from core.config.messages import describe_error
+from core.config.sections import RiskConfig
 from core.domain.errors import ConfigError
 
-if TYPE_CHECKING:  # only for the annotations: loading config must not import the domain
-    from core.broker import BrokerRegistry
-    from core.config import AppConfig
+SettingsCheck = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+"""A broker kind's check of an account's settings: the settings made valid, or an error."""
 
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 ACCOUNT_OWN_KEYS = frozenset(
     {"name", "broker", "default_exchange", "exit_band_pct", "exit_dwell_s", "risk"}
 )
-
-
-ENV_REF = "env:"
-
-
-def resolve_env_refs(
-    settings: Mapping[str, Any], where: str, environ: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """The settings with every ``"env:NAME"`` value replaced by that variable's value."""
-    env = os.environ if environ is None else environ
-    resolved: dict[str, Any] = {}
-    for key, value in settings.items():
-        if isinstance(value, str) and value.startswith(ENV_REF):
-            name = value[len(ENV_REF) :].strip()
-            if not name or name not in env:
-                raise ConfigError(
-                    f"{where}.{key} names the environment variable {name or '(none)'}, which "
-                    "is not set; set it before starting pocketdesk"
-                )
-            value = env[name]
-        resolved[key] = value
-    return resolved
 
 
 class AccountConfig(BaseModel):
@@ -123,34 +101,36 @@ class _MaskedValues:
 
 
 def validate_accounts(
-    config: AppConfig,
-    registry: BrokerRegistry,
+    accounts: Iterable[AccountConfig],
+    risk: RiskConfig,
+    checks: Mapping[str, SettingsCheck],
     stored: Mapping[str, Mapping[str, str]] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[tuple[AccountConfig, Mapping[str, Any]]]:
     """Check each account's settings with its broker kind; return (account, validated settings).
 
-    ``"env:NAME"`` values are read from the environment (``environ``, default ``os.environ``);
-    ``stored`` secrets (``core.secret_store``) fill keys the file leaves out.
+    ``checks`` maps a broker kind's name to its settings check. ``"env:NAME"`` values are read
+    from the environment (``environ``, default ``os.environ``); ``stored`` secrets
+    (``core.access.secret_store``) fill keys the file leaves out.
 
     A broker kind reports a bad setting as ``ConfigError("key: what is wrong")``; it is re-raised
     as ``accounts[i] (NAME).key: ...`` so the message names the full key.
     """
     result: list[tuple[AccountConfig, Mapping[str, Any]]] = []
-    for index, account in enumerate(config.accounts):
+    for index, account in enumerate(accounts):
         where = f"accounts[{index}] ({account.name})"
-        if account.broker not in registry.kinds:
-            known = ", ".join(sorted(registry.kinds)) or "none"
+        if account.broker not in checks:
+            known = ", ".join(sorted(checks)) or "none"
             raise ConfigError(
                 f"{where}.broker: unknown broker {account.broker!r}; known brokers: {known}"
             )
         problem = ""
         try:
-            config.risk.merged(account.risk)
+            risk.merged(account.risk)
         except ValidationError as err:
             problem = "; ".join(
                 describe_error(
-                    e, f"{where}.risk", {}, top_level=type(config.risk).model_fields, sections={}
+                    e, f"{where}.risk", {}, top_level=type(risk).model_fields, sections={}
                 )
                 for e in err.errors()
             )
@@ -161,16 +141,15 @@ def validate_accounts(
         given = {key: value for key, value in given.items() if value is not None}
         merged = {**(stored or {}).get(account.name, {}), **given}
         try:
-            settings = registry.kind(account.broker).validate_settings(merged)
+            settings = checks[account.broker](merged)
         except ConfigError as err:
             problem = f"{where}.{err}"
         except ValidationError as err:
-            problem = "; ".join(config.describe(e, where, {}) for e in err.errors())
+            problem = "; ".join(
+                describe_error(e, where, {}, top_level={}, sections={}) for e in err.errors()
+            )
         if problem:
             # Raised outside the except block so no chained error can carry a setting's value.
             raise ConfigError(problem)
         result.append((account, settings))
     return result
-
-
-__all__ = ["AccountConfig", "validate_accounts"]

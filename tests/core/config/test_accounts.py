@@ -11,16 +11,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from core.broker import BrokerKind, BrokerRegistry
 from core.config import (
     AccountConfig,
     AppConfig,
     demo_config,
     load_config,
-    validate_accounts,
 )
+from core.config.accounts import SettingsCheck, validate_accounts
 from core.domain.errors import ConfigError
-from tests.core.test_config import TOKEN, load_error, write
+from tests.core.config.test_loader import TOKEN, load_error, write
 
 # --- validate_accounts ----------------------------------------------------------------------------
 
@@ -40,15 +39,18 @@ def strict_settings(settings: Mapping[str, Any]) -> Mapping[str, Any]:
     return StrictSettings.model_validate(settings).model_dump()
 
 
-def unused_factory(account: str, settings: Mapping[str, Any]) -> Any:
-    raise AssertionError("validate_accounts must not build brokers")
+def registry_with(*kinds: tuple[str, SettingsCheck]) -> dict[str, SettingsCheck]:
+    """The settings checks of some broker kinds, by name, as the composition root hands them."""
+    return dict(kinds)
 
 
-def registry_with(*kinds: tuple[str, Any]) -> BrokerRegistry:
-    registry = BrokerRegistry()
-    for name, validator in kinds:
-        registry.register_kind(BrokerKind(name, unused_factory, validator))
-    return registry
+def validate(
+    config: AppConfig,
+    checks: Mapping[str, SettingsCheck],
+    stored: Mapping[str, Mapping[str, str]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[tuple[AccountConfig, Mapping[str, Any]]]:
+    return validate_accounts(config.accounts, config.risk, checks, stored, environ)
 
 
 def config_with_accounts(tmp_path: Path, *tables: str) -> AppConfig:
@@ -60,7 +62,7 @@ def test_validate_accounts_returns_each_account_with_its_checked_settings(tmp_pa
         tmp_path, "name = 'a'\nbroker = 'fake'\ncash = 5", "name = 'b'\nbroker = 'fake'\ncash = 6"
     )
 
-    result = validate_accounts(config, registry_with(("fake", require_cash)))
+    result = validate(config, registry_with(("fake", require_cash)))
 
     assert [(account.name, dict(settings)) for account, settings in result] == [
         ("a", {"cash": 5, "checked": True}),
@@ -74,7 +76,7 @@ def test_validate_accounts_prefixes_the_brokers_error_with_the_account(tmp_path:
     )
 
     with pytest.raises(ConfigError) as info:
-        validate_accounts(config, registry_with(("fake", require_cash)))
+        validate(config, registry_with(("fake", require_cash)))
 
     assert str(info.value) == "accounts[1] (b).cash: required; add cash = <amount>"
 
@@ -83,7 +85,7 @@ def test_validate_accounts_names_an_unknown_broker_and_lists_the_known(tmp_path:
     config = config_with_accounts(tmp_path, "name = 'a'\nbroker = 'kyte'")
 
     with pytest.raises(ConfigError) as info:
-        validate_accounts(config, registry_with(("fake", require_cash), ("paper", require_cash)))
+        validate(config, registry_with(("fake", require_cash), ("paper", require_cash)))
 
     message = str(info.value)
     assert message.startswith("accounts[0] (a).broker: unknown broker 'kyte'")
@@ -94,7 +96,7 @@ def test_validate_accounts_turns_a_pydantic_error_into_a_named_key(tmp_path: Pat
     config = config_with_accounts(tmp_path, f"name = 'a'\nbroker = 'fake'\ncash = '{TOKEN}'")
 
     with pytest.raises(ConfigError) as info:
-        validate_accounts(config, registry_with(("fake", strict_settings)))
+        validate(config, registry_with(("fake", strict_settings)))
 
     assert "accounts[0] (a).cash: Input should be a valid integer" in str(info.value)
     assert TOKEN not in str(info.value)
@@ -103,23 +105,23 @@ def test_validate_accounts_turns_a_pydantic_error_into_a_named_key(tmp_path: Pat
 
 def test_an_env_reference_is_read_and_a_missing_one_is_named(tmp_path: Path) -> None:
     config = config_with_accounts(tmp_path, "name = 'a'\nbroker = 'fake'\ncash = 'env:PD_CASH'")
-    registry = registry_with(("fake", strict_settings))
+    checks = registry_with(("fake", strict_settings))
 
-    [(_, settings)] = validate_accounts(config, registry, environ={"PD_CASH": "42"})
+    [(_, settings)] = validate(config, checks, environ={"PD_CASH": "42"})
     assert settings == {"cash": 42}
     with pytest.raises(ConfigError) as info:
-        validate_accounts(config, registry, environ={})
+        validate(config, checks, environ={})
     assert str(info.value).startswith("accounts[0] (a).cash names the environment variable PD_CASH")
 
 
 def test_a_stored_secret_fills_a_missing_key_and_the_file_wins(tmp_path: Path) -> None:
-    registry = registry_with(("fake", strict_settings))
+    checks = registry_with(("fake", strict_settings))
     stored = {"a": {"cash": "7"}}
     missing = config_with_accounts(tmp_path, "name = 'a'\nbroker = 'fake'")
-    [(_, settings)] = validate_accounts(missing, registry, stored)
+    [(_, settings)] = validate(missing, checks, stored)
     assert settings == {"cash": 7}
     given = config_with_accounts(tmp_path, "name = 'a'\nbroker = 'fake'\ncash = 9")
-    [(_, settings)] = validate_accounts(given, registry, stored)
+    [(_, settings)] = validate(given, checks, stored)
     assert settings == {"cash": 9}
 
 
@@ -141,7 +143,7 @@ def test_an_accounts_risk_table_overrides_the_risk_section(tmp_path: Path) -> No
 def test_a_bad_account_risk_table_is_named(tmp_path: Path, risk: str, expected: str) -> None:
     config = config_with_accounts(tmp_path, f"name = 'a'\nbroker = 'fake'\ncash = 1\nrisk = {risk}")
     with pytest.raises(ConfigError) as info:
-        validate_accounts(config, registry_with(("fake", strict_settings)))
+        validate(config, registry_with(("fake", strict_settings)))
     assert expected in str(info.value)
 
 
@@ -164,12 +166,12 @@ def test_a_telegram_token_may_name_an_environment_variable(tmp_path: Path) -> No
     config = load_config(write(tmp_path, text), {"PD_TOKEN": TOKEN})
     assert config.telegram is not None and config.telegram.token.get_secret_value() == TOKEN
     message = load_error(tmp_path, text, {"PD_OTHER": "x"})
-    assert "telegram.token: names the environment variable 'PD_TOKEN'" in message
+    assert "telegram.token: names the environment variable PD_TOKEN, which is not set" in message
 
 
 # --- the shipped example ------------------------------------------------------------------------
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pocketdesk.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "pocketdesk.example.toml"
 
 
 def test_the_example_file_loads_and_its_accounts_pass_validation() -> None:
@@ -178,7 +180,7 @@ def test_the_example_file_loads_and_its_accounts_pass_validation() -> None:
     assert config.telegram is not None
     assert config.telegram.owners
     assert [a.name for a in config.accounts] == ["paper"]
-    assert validate_accounts(config, registry_with(("paper", require_cash)))
+    assert validate(config, registry_with(("paper", require_cash)))
 
 
 def test_the_example_token_can_come_from_the_environment() -> None:
@@ -221,6 +223,6 @@ def test_demo_config_has_two_paper_accounts_in_the_workdir(tmp_path: Path) -> No
 
 
 def test_demo_accounts_pass_a_validator_that_requires_cash(tmp_path: Path) -> None:
-    result = validate_accounts(demo_config(tmp_path), registry_with(("paper", require_cash)))
+    result = validate(demo_config(tmp_path), registry_with(("paper", require_cash)))
 
     assert [account.name for account, _ in result] == ["paper", "paper-us"]
