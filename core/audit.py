@@ -12,11 +12,8 @@ from datetime import datetime
 
 from core.domain.clock import Clock
 from core.domain.models import Order
+from core.storage.audit import MAX_DETAIL, AuditRepository
 from core.storage.db import Database
-from core.storage.outbox import AuditRepository
-
-# The longest detail kept; a pasted novel is cut, not stored whole.
-MAX_DETAIL = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +50,7 @@ class AuditLog:
 
     async def record(self, user_id: int | None, action: str, detail: str = "") -> None:
         async with self.db.transaction() as tx:
-            await self.repo.add(tx, self.clock.now(), user_id, action, detail[:MAX_DETAIL])
+            await self.repo.add(tx, self.clock.now(), user_id, action, detail)
 
     async def recent(self, limit: int = 20) -> list[AuditEntry]:
         async with self.db.read() as tx:

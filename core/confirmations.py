@@ -15,9 +15,9 @@ from typing import Any
 
 from core.domain.clock import Clock
 from core.domain.errors import ConfirmationError
+from core.storage.audit import AuditRepository
 from core.storage.confirmations import ConfirmationRepository, ConfirmationRow
 from core.storage.db import Database
-from core.storage.outbox import AuditRepository
 
 
 class ActionKind(StrEnum):

@@ -4,9 +4,9 @@ alerts each chat already has, and the audit log. Front-ends never touch SQL them
 from __future__ import annotations
 
 from core.domain.clock import Clock
+from core.storage.audit import AuditRepository
 from core.storage.db import Database
 from core.storage.messages import MessageRef, MessageRepository
-from core.storage.outbox import AuditRepository
 
 
 class FrontDeskStore:

@@ -19,7 +19,7 @@ from core.domain.models import (
 )
 from core.safety import PanicPlan
 from core.scheduler import JobStatus
-from core.storage.safety import HaltRow
+from core.storage.halts import HaltRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from core.domain.errors import PocketdeskError
 from core.domain.models import OrderReport, OrderStatus, Position
 from core.execution import ExecutionService
 from core.storage.db import Database
-from core.storage.safety import HaltRepository, HaltRow
+from core.storage.halts import HaltRepository, HaltRow
 from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)

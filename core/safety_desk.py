@@ -10,7 +10,7 @@ from core.audit import AuditEntry, AuditLog
 from core.confirmations import ActionKind, ConfirmationService
 from core.results import Ticket
 from core.safety import KillSwitch, Panic
-from core.storage.safety import HaltRow
+from core.storage.halts import HaltRow
 
 
 class SafetyDesk:

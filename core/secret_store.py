@@ -19,7 +19,7 @@ from core.domain.clock import Clock
 from core.domain.errors import ConfigError
 from core.secrets import SecretBox
 from core.storage.db import Database
-from core.storage.safety import SecretRepository, SecretRow
+from core.storage.sealed_secrets import SecretRepository, SecretRow
 
 log = logging.getLogger(__name__)
 

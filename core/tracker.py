@@ -27,9 +27,10 @@ from core.domain.models import (
 )
 from core.domain.order_fsm import OrderEvent, apply
 from core.reconcile import events_from_report, legal_sequence
+from core.storage.audit import audit_statement
 from core.storage.db import Database, Tx, execute_now
 from core.storage.orders import OrderRepository, insert_statement
-from core.storage.outbox import OutboxRepository, audit_statement
+from core.storage.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
 

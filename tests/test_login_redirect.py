@@ -22,7 +22,7 @@ from core.config import load_config
 from core.domain.clock import ManualClock
 from core.domain.errors import ConfigError
 from core.login_links import LINK_TTL_S, MAX_LIVE_PER_ACCOUNT, LoginStates
-from core.storage.outbox import AuditRepository
+from core.storage.audit import AuditRepository
 from core.storage.sessions import SessionRepository
 from core.sync import SyncSettings
 from tests.brokers.zerodha.test_service import kite_config, kite_fakes

@@ -53,24 +53,3 @@ class OutboxRepository:
     async def count_pending(self, tx: Tx) -> int:
         row = await tx.fetchone("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
         return int(row[0]) if row else 0
-
-
-def audit_statement(now: datetime, user_id: int | None, action: str, detail: str) -> Statement:
-    """The INSERT of one audit entry, for a caller batching it with other statements."""
-    return (
-        "INSERT INTO audit_log (at, user_id, action, detail) VALUES (?,?,?,?)",
-        (format_time(now), user_id, action, detail),
-    )
-
-
-class AuditRepository:
-    async def add(
-        self, tx: Tx, now: datetime, user_id: int | None, action: str, detail: str
-    ) -> None:
-        await tx.run(audit_statement(now, user_id, action, detail))
-
-    async def recent(self, tx: Tx, limit: int = 20) -> list[tuple[datetime, int | None, str, str]]:
-        rows = await tx.fetchall(
-            "SELECT at, user_id, action, detail FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
-        )
-        return [(parse_time(r[0]), r[1], r[2], r[3]) for r in rows]
