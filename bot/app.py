@@ -18,6 +18,8 @@ from bot.telegram.alerts import TelegramAlerts
 from bot.telegram.front import TelegramFront
 from brokers.paper import KIND as PAPER
 from brokers.zerodha import KIND as ZERODHA
+from core.alerts.notifier import AlertSink, Notifier
+from core.alerts.outbox import AlertOutbox
 from core.audit import AuditLog
 from core.autoexit import AutoExits, AutoExitSettings
 from core.broker import BrokerKind, BrokerRegistry
@@ -37,7 +39,6 @@ from core.frontdesk import FrontDeskStore
 from core.locks import PositionLocks
 from core.login_links import LoginStates, RedirectLogins
 from core.monitor import MonitorSettings
-from core.notifier import AlertSink, Notifier
 from core.pnl import PnlService
 from core.risk import RiskService
 from core.runtime.supervisor import Supervisor
@@ -66,6 +67,7 @@ class Service:
     db: Database
     registry: BrokerRegistry
     tracker: OrderTracker
+    alerts: AlertOutbox
     locks: PositionLocks
     gate: TradingGate
     execution: ExecutionService
@@ -150,7 +152,7 @@ class Service:
         if self.sessions.states is None:
             return
         audit = FrontDeskStore(self.db, self.clock).audit
-        logins = RedirectLogins(self.sessions.states, self.desk.complete_login, self.tracker, audit)
+        logins = RedirectLogins(self.sessions.states, self.desk.complete_login, self.alerts, audit)
         receiver = RedirectReceiver(self.config.login, logins)
         try:
             await receiver.start()
@@ -160,9 +162,7 @@ class Service:
                 f" ({exc}); finish logins by pasting the address: /login ACCOUNT ADDRESS"
             )
             log.error("%s", message)
-            await self.tracker.add_alert(
-                Event(EventKind.COMPONENT_FAILED, "", {"message": message})
-            )
+            await self.alerts.add(Event(EventKind.COMPONENT_FAILED, "", {"message": message}))
             return
         self.redirect = receiver
 
@@ -240,6 +240,7 @@ async def build_service(
         registry.add_account(broker)
         broker_kinds[account.name] = account.broker
     tracker = OrderTracker(db, clock)
+    alerts = AlertOutbox(db, clock)
     locks = PositionLocks()
     gate = TradingGate()
     calendar = (
@@ -252,14 +253,14 @@ async def build_service(
         clock,
         calendar=calendar,
         working=tracker.in_flight,
-        alert=tracker.add_alert,
+        alert=alerts.add,
         day_zone=ZoneInfo(config.schedule.timezone),
     )
     execution = ExecutionService(registry, tracker, locks, gate, risk)
     confirmations = ConfirmationService(db, clock, config.confirmations.ttl_s)
     desk = Desk(registry, execution, tracker, confirmations, gate, clock, broker_kinds)
     sync_settings = sync_settings or SyncSettings(poll_interval_s=config.sync.poll_interval_s)
-    sync = OrderSync(registry, tracker, gate, clock, sync_settings)
+    sync = OrderSync(registry, tracker, gate, alerts, clock, sync_settings)
     exit_settings = exit_settings or exit_settings_from(config)
     base = exit_settings.buffer
     buffers = {
@@ -270,7 +271,7 @@ async def build_service(
         for account, _ in accounts
     }
     autoexits = AutoExits(
-        db, registry, execution, tracker, locks, clock, exit_settings, buffers=buffers
+        db, registry, execution, tracker, alerts, locks, clock, exit_settings, buffers=buffers
     )
     states = LoginStates(clock) if config.login.redirect_listen else None
     sessions = SessionService(registry, db, box, clock, states)
@@ -281,7 +282,7 @@ async def build_service(
     pnl = PnlService(db, registry, clock, config.schedule.timezone)
     desk.attach_pnl(pnl)
     audit = AuditLog(db, clock)
-    kill_switch = KillSwitch(db, clock, registry, tracker, audit)
+    kill_switch = KillSwitch(db, clock, registry, alerts, audit)
     risk.halt_reason = kill_switch.reason
     risk.day_pnl = pnl.day_pnl
     panic = Panic(registry, execution, tracker, kill_switch)
@@ -292,6 +293,7 @@ async def build_service(
         execution,
         tracker,
         gate,
+        alerts,
         is_trading_day=calendar.is_trading_day,
         timezone=config.schedule.timezone,
         snapshots=[_pnl_watch(pnl, risk)],
@@ -300,7 +302,7 @@ async def build_service(
     desk.jobs = scheduler.jobs
 
     async def on_failure(name: str, exc: BaseException) -> None:
-        await tracker.add_alert(
+        await alerts.add(
             Event(EventKind.COMPONENT_FAILED, "", {"message": f"{name} failed: {exc}; restarting"})
         )
 
@@ -310,6 +312,7 @@ async def build_service(
         db=db,
         registry=registry,
         tracker=tracker,
+        alerts=alerts,
         locks=locks,
         gate=gate,
         execution=execution,

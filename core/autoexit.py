@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from core.alerts.outbox import AlertOutbox
 from core.broker import BrokerRegistry
 from core.domain.alerts import Event, EventKind
 from core.domain.clock import Clock
@@ -72,11 +73,13 @@ class AutoExits:
         registry: BrokerRegistry,
         execution: ExecutionService,
         tracker: OrderTracker,
+        alerts: AlertOutbox,
         locks: PositionLocks,
         clock: Clock,
         settings: AutoExitSettings | None = None,
         buffers: dict[str, SpikeBuffer] | None = None,
     ) -> None:
+        self.alerts = alerts
         self.db = db
         self.registry = registry
         self.execution = execution
@@ -308,4 +311,4 @@ class AutoExits:
                     await self.rules.move_trail(tx, rule.id, rule.trigger, rule.anchor, now)
 
     async def _alert(self, event: Event) -> None:
-        await self.tracker.add_alert(event)
+        await self.alerts.add(event)

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+from core.alerts.outbox import AlertOutbox
 from core.broker import BrokerRegistry, InstrumentsRefreshable, LoginCapable
 from core.config import ScheduleConfig
 from core.daily_report import day_report
@@ -69,6 +70,7 @@ class DailyJobs:
         execution: ExecutionService,
         tracker: OrderTracker,
         gate: TradingGate,
+        alerts: AlertOutbox,
         *,
         is_trading_day: TradingDay = every_day_trades,
         timezone: str = "Asia/Kolkata",
@@ -78,6 +80,7 @@ class DailyJobs:
         self.execution = execution
         self.tracker = tracker
         self.gate = gate
+        self.alerts = alerts
         self.is_trading_day = is_trading_day
         self.zone = ZoneInfo(timezone)  # of the reminder, the report and the refresh
         self.snapshots = list(snapshots)
@@ -118,7 +121,7 @@ class DailyJobs:
             line, ok = await self._close(account, position)
             (closed if ok else missed).append(line)
         if closed or missed or cancelled:
-            await self.tracker.add_alert(
+            await self.alerts.add(
                 Event(
                     EventKind.SQUARE_OFF,
                     account,
@@ -193,9 +196,7 @@ class DailyJobs:
                 f"{name} is not logged in ({self.gate.reason(name)}); log in before the market "
                 f"opens with /login {name}"
             )
-            await self.tracker.add_alert(
-                Event(EventKind.LOGIN_REMINDER, name, {"message": message})
-            )
+            await self.alerts.add(Event(EventKind.LOGIN_REMINDER, name, {"message": message}))
             reminded.append(name)
         return f"reminded {', '.join(reminded)}" if reminded else "every login is live"
 
@@ -208,7 +209,7 @@ class DailyJobs:
             if not self._trades(broker.default_exchange, day):
                 continue
             data = await day_report(broker, self.tracker, day, self.zone)
-            await self.tracker.add_alert(Event(EventKind.DAILY_REPORT, name, data))
+            await self.alerts.add(Event(EventKind.DAILY_REPORT, name, data))
             sent.append(name)
         return f"reported {', '.join(sent)}" if sent else "no account traded today"
 
@@ -226,9 +227,7 @@ class DailyJobs:
                 log.warning("instrument refresh of %s failed: %r", name, exc)
                 failed.append(name)
                 message = f"the instrument download failed ({_reason(exc)}); yesterday's list stays"
-                await self.tracker.add_alert(
-                    Event(EventKind.JOB_FAILED, name, {"message": message})
-                )
+                await self.alerts.add(Event(EventKind.JOB_FAILED, name, {"message": message}))
                 continue
             done.append(f"{name} {count}")
         parts = [f"refreshed {', '.join(done)}"] if done else []
@@ -305,8 +304,8 @@ def build_scheduler(
     exchange_zone: ExchangeZone | None = None,
     max_sleep_s: float = 1.0,
 ) -> Scheduler:
-    """A scheduler holding the day's jobs, alerting failures through the tracker's outbox."""
-    scheduler = Scheduler(clock, alert=jobs.tracker.add_alert, max_sleep_s=max_sleep_s)
+    """A scheduler holding the day's jobs, alerting failures through the outbox."""
+    scheduler = Scheduler(clock, alert=jobs.alerts.add, max_sleep_s=max_sleep_s)
     for job in build_jobs(schedule, jobs, clock, exchange_zone):
         scheduler.add(job)
     return scheduler

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
+from core.alerts.outbox import AlertOutbox
 from core.domain.alerts import Event, EventKind
 from core.domain.clock import Clock
 from core.domain.errors import UserError
 from core.sessions import request_token_from
-from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,12 @@ class RedirectLogins:
         self,
         states: LoginStates,
         complete: CompleteLogin,
-        tracker: OrderTracker,
+        alerts: AlertOutbox,
         audit: Audit,
     ) -> None:
         self.states = states
         self.complete = complete
-        self.tracker = tracker
+        self.alerts = alerts
         self.audit = audit
 
     async def finish(self, query: Mapping[str, str], address: str, peer: str) -> RedirectLogin:
@@ -131,7 +131,7 @@ class RedirectLogins:
             f"as {user_id}, through the browser; "
             "trading opens once the broker's orders and positions are synced"
         )
-        await self.tracker.add_alert(Event(EventKind.LOGGED_IN, account, {"message": message}))
+        await self.alerts.add(Event(EventKind.LOGGED_IN, account, {"message": message}))
         return RedirectLogin(account, user_id)
 
     async def _refuse(self, account: str, peer: str, reason: str) -> NoReturn:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from core.alerts.outbox import AlertOutbox
 from core.audit import AuditLog
 from core.broker import Broker, BrokerRegistry
 from core.domain.alerts import Event, EventKind
@@ -39,13 +40,13 @@ class KillSwitch:
         db: Database,
         clock: Clock,
         registry: BrokerRegistry,
-        tracker: OrderTracker,
+        alerts: AlertOutbox,
         audit: AuditLog,
     ) -> None:
         self.db = db
         self.clock = clock
         self.registry = registry
-        self.tracker = tracker
+        self.alerts = alerts
         self.audit = audit
         self.repo = HaltRepository()
         self._halts: dict[str, HaltRow] = {}
@@ -73,7 +74,7 @@ class KillSwitch:
         names = self.registry.names() if account is None else [target]
         await self.audit.record(user_id, "halt", f"{', '.join(names)}: {reason}")
         where = "every account" if account is None else target
-        await self.tracker.add_alert(
+        await self.alerts.add(
             Event(
                 EventKind.RISK_HALT,
                 "" if account is None else target,
@@ -107,7 +108,7 @@ class KillSwitch:
         freed = sorted(name for name in before if self.reason(name) is None)
         await self.audit.record(user_id, "resume", ", ".join(freed) or "nothing was halted")
         if freed:
-            await self.tracker.add_alert(
+            await self.alerts.add(
                 Event(
                     EventKind.TRADING_RESUMED,
                     "",

@@ -15,6 +15,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from core.alerts.outbox import AlertOutbox
 from core.broker import Broker, BrokerRegistry
 from core.domain.alerts import Event, EventKind
 from core.domain.clock import Clock
@@ -45,12 +46,14 @@ class OrderSync:
         registry: BrokerRegistry,
         tracker: OrderTracker,
         gate: TradingGate,
+        alerts: AlertOutbox,
         clock: Clock,
         settings: SyncSettings | None = None,
     ) -> None:
         self.registry = registry
         self.tracker = tracker
         self.gate = gate
+        self.alerts = alerts
         self.clock = clock
         self.settings = settings or SyncSettings()
         self.position_checks: list[Callable[[str], Awaitable[None]]] = []
@@ -98,9 +101,7 @@ class OrderSync:
                     f"{account}: the broker refused the session ({exc}); "
                     f"log in again with /login {account}"
                 )
-                await self.tracker.add_alert(
-                    Event(EventKind.TOKEN_EXPIRED, account, {"message": message})
-                )
+                await self.alerts.add(Event(EventKind.TOKEN_EXPIRED, account, {"message": message}))
             return
         if what.startswith("the start-up"):
             self.gate.close(account, f"{what} ({exc}); retrying")
@@ -186,7 +187,7 @@ class OrderSync:
             if await self.tracker.get(coid) is not None:
                 continue
             order = await self.tracker.adopt(report)
-            await self.tracker.add_alert(
+            await self.alerts.add(
                 Event(
                     EventKind.SYNC_MISMATCH,
                     report.account,

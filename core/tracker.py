@@ -257,11 +257,6 @@ class OrderTracker:
         else:
             self._flying.pop(order.client_order_id, None)
 
-    async def add_alert(self, event: Event) -> None:
-        """Write a standalone alert (not tied to an order transition) to the outbox."""
-        async with self.db.transaction() as tx:
-            await self.outbox.add(tx, event, self.clock.now())
-
 
 def _own(fill: Fill, order: Order) -> Fill:
     """The fill, attributed to our order."""

@@ -373,7 +373,7 @@ def leaked_layers(loaded: list[str]) -> list[str]:
 TOP_LEVEL_LEFT = frozenset(
     "audit autoexit "
     " confirmations daily_jobs daily_report desk execution"
-    " exit_bookkeeping exit_desk frontdesk locks login_links monitor notifier"
+    " exit_bookkeeping exit_desk frontdesk locks login_links monitor "
     " pnl reconcile resolve results risk risk_rules rule_index safety safety_desk scheduler"
     " secret_store secrets sessions sync tracker".split()
 )

@@ -140,6 +140,7 @@ async def test_nothing_is_squared_off_on_an_exchange_holiday(tmp_path: Path) -> 
             service.execution,
             service.tracker,
             service.gate,
+            service.alerts,
             is_trading_day=lambda exchange, day: (exchange, day) != ("NSE", date(2026, 1, 26)),
         )
         scheduler = build_scheduler(config.schedule, jobs, clock, max_sleep_s=0.01)

@@ -217,7 +217,7 @@ def test_schedule_config_builds_one_job_per_switched_on_entry() -> None:
         eod_report="",
         instrument_refresh="08:30",
     )
-    jobs = DailyJobs(None, None, None, None)  # type: ignore[arg-type]  # never run here
+    jobs = DailyJobs(None, None, None, None, None)  # type: ignore[arg-type]  # never run here
     built = build_jobs(schedule, jobs, ManualClock(MONDAY_1514_IST))
     assert [job.name for job in built] == [
         "square-off:NSE",
@@ -233,7 +233,7 @@ def test_schedule_config_builds_one_job_per_switched_on_entry() -> None:
 
 
 def test_an_exchange_with_a_calendar_zone_or_none_at_all() -> None:
-    jobs = DailyJobs(None, None, None, None)  # type: ignore[arg-type]
+    jobs = DailyJobs(None, None, None, None, None)  # type: ignore[arg-type]
     schedule = ScheduleConfig(square_off={"LSE": "16:20"})
     [job, *_] = build_jobs(
         schedule, jobs, ManualClock(MONDAY_1514_IST), exchange_zone=lambda _: "Europe/London"

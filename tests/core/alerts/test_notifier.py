@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from core.alerts.notifier import Notifier
 from core.domain.alerts import Event, EventKind
 from core.domain.clock import ManualClock
-from core.notifier import Notifier
 from core.storage import Database
 from core.storage.outbox import OutboxRepository
 

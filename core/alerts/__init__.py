@@ -1,0 +1,1 @@
+"""Alerts into the outbox, and out of it to a front-end."""
