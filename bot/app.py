@@ -18,9 +18,14 @@ from bot.telegram.alerts import TelegramAlerts
 from bot.telegram.front import TelegramFront
 from brokers.paper import KIND as PAPER
 from brokers.zerodha import KIND as ZERODHA
+from core.access.audit import AuditLog
+from core.access.login_states import LoginStates
+from core.access.redirects import RedirectLogins
+from core.access.secret_box import SecretBox
+from core.access.secret_store import SecretStore
+from core.access.sessions import SessionService
 from core.alerts.notifier import AlertSink, Notifier
 from core.alerts.outbox import AlertOutbox
-from core.audit import AuditLog
 from core.autoexit import AutoExits, AutoExitSettings
 from core.broker import BrokerKind, BrokerRegistry
 from core.config import AppConfig, validate_accounts
@@ -37,7 +42,6 @@ from core.execution import ExecutionService, TradingGate
 from core.exit_desk import ExitDesk
 from core.frontdesk import FrontDeskStore
 from core.locks import PositionLocks
-from core.login_links import LoginStates, RedirectLogins
 from core.monitor import MonitorSettings
 from core.pnl import PnlService
 from core.risk import RiskService
@@ -45,9 +49,6 @@ from core.runtime.supervisor import Supervisor
 from core.safety import KillSwitch, Panic
 from core.safety_desk import SafetyDesk
 from core.scheduler import Scheduler
-from core.secret_store import SecretStore
-from core.secrets import SecretBox
-from core.sessions import SessionService
 from core.storage import Database
 from core.sync import OrderSync, SyncSettings
 from core.tracker import OrderTracker
@@ -152,7 +153,13 @@ class Service:
         if self.sessions.states is None:
             return
         audit = FrontDeskStore(self.db, self.clock).audit
-        logins = RedirectLogins(self.sessions.states, self.desk.complete_login, self.alerts, audit)
+        logins = RedirectLogins(
+            self.sessions.states,
+            self.sessions.login_token,
+            self.desk.complete_login,
+            self.alerts,
+            audit,
+        )
         receiver = RedirectReceiver(self.config.login, logins)
         try:
             await receiver.start()

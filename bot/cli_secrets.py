@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from core.access.secret_box import SecretBox
+from core.access.secret_store import SecretStore
 from core.config import AppConfig
 from core.config.accounts import ACCOUNT_OWN_KEYS
 from core.domain.clock import SystemClock
 from core.domain.errors import ConfigError
-from core.secret_store import SecretStore
-from core.secrets import SecretBox
 from core.storage import Database
 
 

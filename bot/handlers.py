@@ -68,7 +68,7 @@ from bot.render_safety import (
     render_resumed,
 )
 from bot.replies import Button, Reply, esc
-from core.audit import redact_command
+from core.access.audit import redact_command
 from core.confirmations import ActionKind
 from core.desk import Desk, OrderInput, Ticket
 from core.domain.errors import OrderDenied, PocketdeskError

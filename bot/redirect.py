@@ -14,9 +14,9 @@ from html import escape
 
 from aiohttp import web
 
+from core.access.redirects import LoginRefused, RedirectLogins
 from core.config import LoginConfig
 from core.domain.errors import BrokerError, UserError
-from core.login_links import LoginRefused, RedirectLogins
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.render import CONFIRM_PREFIX, DISMISS_PREFIX
 from bot.replies import Button, Reply, esc
-from core.audit import AuditEntry
+from core.access.audit import AuditEntry
 from core.confirmations import ActionKind
 from core.results import Ticket
 from core.safety import AccountPanic, PanicReport

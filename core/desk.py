@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from core.audit import describe_order
+from core.access.sessions import SessionService
 from core.broker import Broker, BrokerRegistry
 from core.confirmations import ActionKind, ConfirmationService, Decision
 from core.domain.clock import Clock
@@ -41,9 +41,8 @@ from core.results import (
 from core.safety import PanicReport
 from core.safety_desk import SafetyDesk
 from core.scheduler import JobStatus
-from core.sessions import SessionService
 from core.storage.outbox import OutboxRepository
-from core.tracker import OrderTracker
+from core.tracker import OrderTracker, describe_order
 
 __all__ = [
     "AccountInfo",

@@ -15,8 +15,8 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from core.access.audit import AuditLog
 from core.alerts.outbox import AlertOutbox
-from core.audit import AuditLog
 from core.broker import Broker, BrokerRegistry
 from core.domain.alerts import Event, EventKind
 from core.domain.clock import Clock

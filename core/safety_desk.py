@@ -6,7 +6,7 @@ confirmations, decided by ``Desk.confirm`` like any other ticket.
 
 from __future__ import annotations
 
-from core.audit import AuditEntry, AuditLog
+from core.access.audit import AuditEntry, AuditLog
 from core.confirmations import ActionKind, ConfirmationService
 from core.results import Ticket
 from core.safety import KillSwitch, Panic

@@ -13,7 +13,6 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 
-from core.audit import describe_order
 from core.domain.alerts import Event, events_for_transition
 from core.domain.clock import Clock
 from core.domain.models import (
@@ -42,6 +41,17 @@ IntentHook = Callable[[sqlite3.Connection, Order], None]
 """Runs on the database thread in the intent's transaction (build statements with the
 repositories' ``*_statement`` functions and run them with ``execute_now``)."""
 TransitionHook = Callable[[Tx, Order, Order, OrderEvent], Awaitable[list[Event]]]
+
+
+def describe_order(order: Order) -> str:
+    """One line for the audit log: the order's id, account, side, size, prices and state."""
+    r = order.request
+    price = f" @{r.price}" if r.price is not None else ""
+    trigger = f" trigger {r.trigger_price}" if r.trigger_price is not None else ""
+    return (
+        f"{order.client_order_id} {r.account} {r.side} {r.quantity} {r.instrument} "
+        f"{r.order_type}{price}{trigger} {r.product} ({order.purpose}) -> {order.status}"
+    )
 
 
 class OrderTracker:

@@ -371,16 +371,15 @@ def leaked_layers(loaded: list[str]) -> list[str]:
 # Ratchets while the rooms are being built: each list only shrinks, and goes when empty.
 
 TOP_LEVEL_LEFT = frozenset(
-    "audit autoexit "
+    "autoexit "
     " confirmations daily_jobs daily_report desk execution"
-    " exit_bookkeeping exit_desk frontdesk locks login_links monitor "
+    " exit_bookkeeping exit_desk frontdesk locks monitor "
     " pnl reconcile resolve results risk risk_rules rule_index safety safety_desk scheduler"
-    " secret_store secrets sessions sync tracker".split()
+    " sync tracker".split()
 )
 KNOWN_CYCLES = frozenset(
     {
         frozenset({"core.autoexit", "core.exit_bookkeeping"}),
-        frozenset({"core.login_links", "core.sessions"}),
     }
 )
 DB_IMPORTS_LEFT = frozenset({"core/tracker.py", "core/autoexit.py"})

@@ -18,10 +18,10 @@ import pytest
 
 from bot.app import Service
 from bot.handlers import handle_text
+from core.access.login_states import LINK_TTL_S, MAX_LIVE_PER_ACCOUNT, LoginStates
 from core.config import load_config
 from core.domain.clock import ManualClock
 from core.domain.errors import ConfigError
-from core.login_links import LINK_TTL_S, MAX_LIVE_PER_ACCOUNT, LoginStates
 from core.storage.audit import AuditRepository
 from core.storage.sessions import SessionRepository
 from core.sync import SyncSettings

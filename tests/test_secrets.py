@@ -13,10 +13,10 @@ import pytest
 from bot.cli import main
 from bot.handlers import handle_text
 from bot.replies import to_plain
+from core.access.secret_box import SecretBox
+from core.access.secret_store import SecretStore
 from core.domain.clock import SystemClock
 from core.domain.errors import ConfigError
-from core.secret_store import SecretStore
-from core.secrets import SecretBox
 from core.storage import Database
 from tests.brokers.zerodha.test_service import kite_desk, kite_fakes
 from tests.support import AlertLog

@@ -21,6 +21,7 @@ from brokers.zerodha.client import KiteClient
 from brokers.zerodha.config import ZerodhaSettings
 from brokers.zerodha.errors import UnexpectedPayload
 from brokers.zerodha.instruments import InstrumentCache
+from brokers.zerodha.login import request_token_from
 from brokers.zerodha.parsing import (
     balance_from,
     fill_from_trade,
@@ -122,6 +123,10 @@ class ZerodhaBroker:
         if redirect_params:
             url += "&" + urlencode({"redirect_params": urlencode(redirect_params)})
         return url
+
+    def login_token(self, pasted: str) -> str:
+        """Kite's ``request_token`` in the redirect address the user pasted, or the bare token."""
+        return request_token_from(pasted)
 
     async def complete_login(self, request_token: str) -> tuple[str, str]:
         session = await self.client.generate_session(request_token)

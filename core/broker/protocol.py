@@ -149,8 +149,15 @@ class LoginCapable(Protocol):
         """
         ...
 
-    async def complete_login(self, request_token: str) -> tuple[str, str]:
-        """Trade the request token for a session: (user id, access token); uses it at once."""
+    def login_token(self, pasted: str) -> str:
+        """The one-time token in what the user pasted or the browser brought back: the redirect
+        address, or the bare token. Each broker names it its own way (Kite's ``request_token``,
+        FYERS's ``auth_code``). Raises ``UserError`` when there is none, or when the address says
+        the login did not succeed."""
+        ...
+
+    async def complete_login(self, token: str) -> tuple[str, str]:
+        """Trade the one-time token for a session: (user id, access token); uses it at once."""
         ...
 
     def use_access_token(self, token: str | None) -> None:

@@ -1,7 +1,7 @@
 """Broker secrets kept in the database, sealed, instead of in the configuration file.
 
 ``pocketdesk secrets set ACCOUNT KEY`` reads a value without echoing it and stores it sealed
-with the desk's key (``core.secrets.SecretBox``). At start-up the stored values join the
+with the desk's key (``core.access.secret_box.SecretBox``). At start-up the stored values join the
 account's settings; a value written in the file wins over a stored one, so a secret moves out
 of the file by deleting it there.
 
@@ -15,9 +15,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.access.secret_box import SecretBox
 from core.domain.clock import Clock
 from core.domain.errors import ConfigError
-from core.secrets import SecretBox
 from core.storage.db import Database
 from core.storage.sealed_secrets import SecretRepository, SecretRow
 

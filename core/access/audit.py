@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.domain.clock import Clock
-from core.domain.models import Order
 from core.storage.audit import MAX_DETAIL, AuditRepository
 from core.storage.db import Database
 
@@ -30,16 +29,6 @@ def redact_command(text: str) -> str:
     if words and words[0].lower().partition("@")[0] == "/login" and len(words) > 2:
         return " ".join([*words[:2], "[redacted]"])
     return text.strip()[:MAX_DETAIL]
-
-
-def describe_order(order: Order) -> str:
-    r = order.request
-    price = f" @{r.price}" if r.price is not None else ""
-    trigger = f" trigger {r.trigger_price}" if r.trigger_price is not None else ""
-    return (
-        f"{order.client_order_id} {r.account} {r.side} {r.quantity} {r.instrument} "
-        f"{r.order_type}{price}{trigger} {r.product} ({order.purpose}) -> {order.status}"
-    )
 
 
 class AuditLog:

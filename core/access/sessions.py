@@ -8,37 +8,16 @@ and asks for a new login.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
 
+from core.access.login_states import LoginStates
+from core.access.secret_box import SecretBox
 from core.broker import BrokerRegistry, LoginCapable
 from core.domain.clock import Clock
 from core.domain.errors import UserError
-from core.secrets import SecretBox
 from core.storage.db import Database
 from core.storage.sessions import SessionRepository
 
-if TYPE_CHECKING:
-    from core.login_links import LoginStates
-
 log = logging.getLogger(__name__)
-
-
-def request_token_from(response: str) -> str:
-    """The request token in what the user pasted: the redirect address, or the bare token."""
-    text = response.strip()
-    if "://" in text or "?" in text:
-        query = parse_qs(urlsplit(text).query)
-        status = query.get("status", ["success"])[0]
-        if status != "success":
-            raise UserError(f"the broker says the login did not succeed (status={status})")
-        tokens = query.get("request_token")
-        if not tokens or not tokens[0]:
-            raise UserError("that address has no request_token; paste the one you landed on")
-        return tokens[0]
-    if not text.isalnum():
-        raise UserError("that is not a request token; paste the address you landed on")
-    return text
 
 
 class SessionService:
@@ -71,10 +50,15 @@ class SessionService:
             return broker.login_url()
         return broker.login_url({"account": account, "state": self.states.issue(account)})
 
+    def login_token(self, account: str, pasted: str) -> str:
+        """The broker's one-time login token in what the user pasted or the browser brought
+        (the redirect address, or the bare token); ``UserError`` when there is none."""
+        return self._broker(account).login_token(pasted)
+
     async def complete(self, account: str, response: str) -> str:
         """Finish a login from what the user pasted; return the broker's user id."""
         broker = self._broker(account)
-        user_id, token = await broker.complete_login(request_token_from(response))
+        user_id, token = await broker.complete_login(broker.login_token(response))
         async with self.db.transaction() as tx:
             await self.repo.save(tx, account, self.box.seal(token), user_id, self.clock.now())
         return user_id

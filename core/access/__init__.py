@@ -1,0 +1,1 @@
+"""Who may act, and with what: the audit log, sealed secrets, daily broker logins."""
