@@ -32,8 +32,8 @@ from core.domain.alerts import Event, EventKind
 from core.domain.exit_rules import ExitRule, RuleKind, SpikeBuffer
 from core.domain.models import ExitSpec, InstrumentId, OrderRequest, Product, Side
 from core.monitor import MonitorSettings
+from core.orders.sync import SyncSettings
 from core.rule_index import RuleIndex
-from core.sync import SyncSettings
 from tests.support import paper_config, running_service
 
 # --- helpers -------------------------------------------------------------------------------

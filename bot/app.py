@@ -38,11 +38,14 @@ from core.domain.errors import ConfigError
 from core.domain.exit_rules import SpikeBuffer
 from core.domain.market_calendar import MarketCalendar
 from core.domain.models import OrderStatus, OrderType
-from core.execution import ExecutionService, TradingGate
 from core.exit_desk import ExitDesk
 from core.frontdesk import FrontDeskStore
-from core.locks import PositionLocks
 from core.monitor import MonitorSettings
+from core.orders.execution import ExecutionService
+from core.orders.gate import TradingGate
+from core.orders.locks import PositionLocks
+from core.orders.sync import OrderSync, SyncSettings
+from core.orders.tracker import OrderTracker
 from core.pnl import PnlService
 from core.risk import RiskService
 from core.runtime.supervisor import Supervisor
@@ -50,8 +53,6 @@ from core.safety import KillSwitch, Panic
 from core.safety_desk import SafetyDesk
 from core.scheduler import Scheduler
 from core.storage import Database
-from core.sync import OrderSync, SyncSettings
-from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)
 

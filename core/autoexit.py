@@ -38,15 +38,15 @@ from core.domain.models import (
     Side,
 )
 from core.domain.order_fsm import OrderEvent, OrderEventKind
-from core.execution import ExecutionService
 from core.exit_bookkeeping import RuleBookkeeping, rule_data
-from core.locks import PositionLocks
 from core.monitor import AccountFeed, MonitorSettings
+from core.orders.execution import ExecutionService
+from core.orders.locks import PositionLocks
+from core.orders.tracker import OrderTracker
 from core.rule_index import FireCallback, RuleIndex
 from core.storage.db import Database, execute_now
 from core.storage.exits import ExitRuleRepository, trigger_statement
 from core.storage.outbox import OutboxRepository, add_statement
-from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)
 

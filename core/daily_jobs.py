@@ -28,9 +28,10 @@ from core.domain.alerts import Event, EventKind
 from core.domain.clock import Clock
 from core.domain.errors import ConfigError, UserError
 from core.domain.models import OrderPurpose, OrderStatus, Position, Product
-from core.execution import ExecutionService, TradingGate
+from core.orders.execution import ExecutionService
+from core.orders.gate import TradingGate
+from core.orders.tracker import OrderTracker
 from core.scheduler import Job, Scheduler, daily, every
-from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from core.broker import Broker
 from core.domain.models import OrderStatus, Position
-from core.tracker import OrderTracker
+from core.orders.tracker import OrderTracker
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,10 @@ from core.domain.models import (
     Product,
     Quote,
 )
-from core.execution import ExecutionService, TradingGate, normalise
 from core.exit_desk import ExitDesk
+from core.orders.execution import ExecutionService, normalise
+from core.orders.gate import TradingGate
+from core.orders.tracker import OrderTracker, describe_order
 from core.pnl import PnlReport, PnlService
 from core.resolve import AccountResolver
 from core.results import (
@@ -42,7 +44,6 @@ from core.safety import PanicReport
 from core.safety_desk import SafetyDesk
 from core.scheduler import JobStatus
 from core.storage.outbox import OutboxRepository
-from core.tracker import OrderTracker, describe_order
 
 __all__ = [
     "AccountInfo",

@@ -22,10 +22,10 @@ from core.domain.alerts import Event, EventKind
 from core.domain.clock import Clock
 from core.domain.errors import PocketdeskError
 from core.domain.models import OrderReport, OrderStatus, Position
-from core.execution import ExecutionService
+from core.orders.execution import ExecutionService
+from core.orders.tracker import OrderTracker
 from core.storage.db import Database
 from core.storage.halts import HaltRepository, HaltRow
-from core.tracker import OrderTracker
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from core.domain.alerts import Event
 from core.domain.clock import Clock
 from core.domain.exit_rules import SpikeBuffer
 from core.monitor import MonitorSettings
-from core.sync import SyncSettings
+from core.orders.sync import SyncSettings
 
 # Exits that act on the first crossing tick, with a quick watchdog, for tests.
 FAST_EXITS = AutoExitSettings(

@@ -372,17 +372,17 @@ def leaked_layers(loaded: list[str]) -> list[str]:
 
 TOP_LEVEL_LEFT = frozenset(
     "autoexit "
-    " confirmations daily_jobs daily_report desk execution"
-    " exit_bookkeeping exit_desk frontdesk locks monitor "
-    " pnl reconcile resolve results risk risk_rules rule_index safety safety_desk scheduler"
-    " sync tracker".split()
+    " confirmations daily_jobs daily_report desk"
+    " exit_bookkeeping exit_desk frontdesk monitor "
+    " pnl resolve results risk risk_rules rule_index safety safety_desk scheduler"
+    "".split()
 )
 KNOWN_CYCLES = frozenset(
     {
         frozenset({"core.autoexit", "core.exit_bookkeeping"}),
     }
 )
-DB_IMPORTS_LEFT = frozenset({"core/tracker.py", "core/autoexit.py"})
+DB_IMPORTS_LEFT = frozenset({"core/orders/tracker.py", "core/autoexit.py"})
 
 
 def _ratchet(found: set[str] | frozenset[str], left: frozenset[str], what: str) -> None:

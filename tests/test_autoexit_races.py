@@ -17,7 +17,7 @@ from core.broker import BrokerKind, OrderUpdate
 from core.domain.errors import UserError
 from core.domain.exit_rules import RuleKind
 from core.domain.models import OrderReport, OrderRequest, Position, Product, Side
-from core.sync import SyncSettings
+from core.orders.sync import SyncSettings
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_autoexit import INFY, open_position, paper, rules
 from tests.test_restart import Crash

@@ -22,9 +22,9 @@ from core.access.login_states import LINK_TTL_S, MAX_LIVE_PER_ACCOUNT, LoginStat
 from core.config import load_config
 from core.domain.clock import ManualClock
 from core.domain.errors import ConfigError
+from core.orders.sync import SyncSettings
 from core.storage.audit import AuditRepository
 from core.storage.sessions import SessionRepository
-from core.sync import SyncSettings
 from tests.brokers.zerodha.test_service import kite_config, kite_fakes
 from tests.fakes.kite import FakeKite
 from tests.support import FAST_EXITS, AlertLog, running_service

@@ -18,7 +18,7 @@ from core.broker import BrokerKind
 from core.domain.errors import OutcomeUnknown
 from core.domain.ids import new_client_order_id
 from core.domain.models import InstrumentId, OrderReport, OrderRequest, OrderStatus, Side
-from core.sync import SyncSettings
+from core.orders.sync import SyncSettings
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_flows import OWNER, confirm_data
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.app import telegram_service
-from core.sync import SyncSettings
+from core.orders.sync import SyncSettings
 from tests.brokers.zerodha.test_service import kite_config, kite_fakes
 from tests.fakes.telegram import FakeTelegram
 from tests.support import FAST_EXITS

@@ -17,7 +17,7 @@ from core.config import AppConfig
 from core.domain.clock import ManualClock
 from core.domain.errors import BrokerError
 from core.domain.models import InstrumentId
-from core.sync import SyncSettings
+from core.orders.sync import SyncSettings
 from tests.brokers.zerodha.kite_support import settings_for
 from tests.brokers.zerodha.test_service import kite_config as service_config
 from tests.brokers.zerodha.test_service import kite_fakes

@@ -13,7 +13,7 @@ from typing import Any
 from bot.app import Service
 from bot.handlers import handle_button, handle_text
 from core.config import AppConfig, load_config
-from core.sync import SyncSettings
+from core.orders.sync import SyncSettings
 from tests.fakes.kite import FakeKite
 from tests.fakes.kite_ticker import FakeKiteTicker
 from tests.support import ANY_HOUR, FAST_EXITS, AlertLog, running_service

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from core.domain.models import OrderReport, OrderStatus, Side
 from core.domain.order_fsm import OrderEventKind, apply
-from core.reconcile import events_from_report
+from core.orders.reconcile import events_from_report
 from tests.core.domain.test_order_fsm import T1, make_order
 
 S, E = OrderStatus, OrderEventKind

@@ -23,8 +23,8 @@ from core.domain.errors import AuthenticationFailed
 from core.domain.ids import is_own_client_order_id
 from core.domain.models import Order, OrderReport, OrderStatus
 from core.domain.order_fsm import OrderEvent, OrderEventKind
-from core.execution import TradingGate
-from core.tracker import OrderTracker
+from core.orders.gate import TradingGate
+from core.orders.tracker import OrderTracker
 
 log = logging.getLogger(__name__)
 

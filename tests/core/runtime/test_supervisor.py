@@ -1,4 +1,4 @@
-"""Per-position locks and the task supervisor."""
+"""The task supervisor: named background tasks, restarted and reported when they fail."""
 
 from __future__ import annotations
 
@@ -7,43 +7,10 @@ import asyncio
 import pytest
 
 from core.domain.models import InstrumentId
-from core.locks import PositionLocks
 from core.runtime.supervisor import Supervisor
 
 INFY = InstrumentId("NSE", "INFY")
 TCS = InstrumentId("NSE", "TCS")
-
-
-async def test_try_hold_stands_aside_while_someone_acts() -> None:
-    locks = PositionLocks()
-    async with locks.hold("a", INFY):
-        async with locks.try_hold("a", INFY) as got:
-            assert got is False
-        async with locks.try_hold("a", TCS) as other:
-            assert other is True
-        async with locks.try_hold("b", INFY) as other_account:
-            assert other_account is True
-    async with locks.try_hold("a", INFY) as got:
-        assert got is True
-
-
-async def test_hold_serialises_actors_on_one_position() -> None:
-    locks = PositionLocks()
-    inside = 0
-    most = 0
-
-    async def actor() -> None:
-        nonlocal inside, most
-        async with locks.hold("a", INFY):
-            inside += 1
-            most = max(most, inside)
-            await asyncio.sleep(0)
-            inside -= 1
-
-    await asyncio.gather(*(actor() for _ in range(25)))
-    assert most == 1
-    assert not locks.is_held("a", INFY)
-    assert locks._locks == {}  # free locks are dropped, so memory does not grow per symbol
 
 
 async def test_a_crashing_component_is_restarted_and_reported() -> None:

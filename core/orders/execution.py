@@ -35,37 +35,12 @@ from core.domain.models import (
     Side,
 )
 from core.domain.order_fsm import OrderEvent, OrderEventKind
-from core.locks import PositionLocks
+from core.orders.gate import TradingGate
+from core.orders.locks import PositionLocks
+from core.orders.tracker import IntentHook, OrderTracker
 from core.risk import RiskService
-from core.tracker import IntentHook, OrderTracker
 
 log = logging.getLogger(__name__)
-
-
-class TradingGate:
-    """Which accounts may trade now. An account opens once its start-up sync has succeeded."""
-
-    def __init__(self) -> None:
-        self._open: set[str] = set()
-        self._reasons: dict[str, str] = {}
-
-    def open(self, account: str) -> None:
-        self._open.add(account)
-        self._reasons.pop(account, None)
-
-    def close(self, account: str, reason: str) -> None:
-        self._open.discard(account)
-        self._reasons[account] = reason
-
-    def is_open(self, account: str) -> bool:
-        return account in self._open
-
-    def reason(self, account: str) -> str:
-        return self._reasons.get(account, "its start-up sync with the broker has not finished")
-
-    def check(self, account: str) -> None:
-        if account not in self._open:
-            raise OrderDenied(f"account {account} cannot trade yet: {self.reason(account)}")
 
 
 def normalise(request: OrderRequest, instrument: Instrument) -> OrderRequest:

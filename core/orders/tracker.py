@@ -13,7 +13,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 
-from core.domain.alerts import Event, events_for_transition
+from core.domain.alerts import Event
 from core.domain.clock import Clock
 from core.domain.models import (
     Fill,
@@ -25,7 +25,8 @@ from core.domain.models import (
     OrderType,
 )
 from core.domain.order_fsm import OrderEvent, apply
-from core.reconcile import events_from_report, legal_sequence
+from core.orders.alerts import events_for_transition
+from core.orders.reconcile import events_from_report, legal_sequence
 from core.storage.audit import audit_statement
 from core.storage.db import Database, Tx, execute_now
 from core.storage.orders import OrderRepository, insert_statement
