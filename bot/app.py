@@ -47,7 +47,7 @@ from core.orders.locks import PositionLocks
 from core.orders.sync import OrderSync, SyncSettings
 from core.orders.tracker import OrderTracker
 from core.pnl import PnlService
-from core.risk import RiskService
+from core.risk.service import RiskService
 from core.runtime.supervisor import Supervisor
 from core.safety import KillSwitch, Panic
 from core.safety_desk import SafetyDesk

@@ -374,7 +374,7 @@ TOP_LEVEL_LEFT = frozenset(
     "autoexit "
     " confirmations daily_jobs daily_report desk"
     " exit_bookkeeping exit_desk frontdesk monitor "
-    " pnl resolve results risk risk_rules rule_index safety safety_desk scheduler"
+    " pnl resolve results rule_index safety safety_desk scheduler"
     "".split()
 )
 KNOWN_CYCLES = frozenset(

@@ -14,7 +14,7 @@ from bot.handlers import handle_button, handle_text
 from bot.replies import Reply, to_plain
 from core.domain.clock import ManualClock
 from core.domain.models import OrderStatus
-from core.risk import RiskService
+from core.risk.service import RiskService
 from tests.support import AlertLog, paper_config, running_service
 from tests.test_flows import OWNER, confirm_data, paper
 

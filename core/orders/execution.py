@@ -38,7 +38,7 @@ from core.domain.order_fsm import OrderEvent, OrderEventKind
 from core.orders.gate import TradingGate
 from core.orders.locks import PositionLocks
 from core.orders.tracker import IntentHook, OrderTracker
-from core.risk import RiskService
+from core.risk.service import RiskService
 
 log = logging.getLogger(__name__)
 

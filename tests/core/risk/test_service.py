@@ -21,8 +21,8 @@ from core.domain.models import (
     Quote,
     Side,
 )
-from core.risk import RiskService
-from tests.core.test_risk import (
+from core.risk.service import RiskService
+from tests.core.risk.test_rules import (
     INSTRUMENT,
     MONDAY_1000_IST,
     SATURDAY,

@@ -13,7 +13,7 @@ number and the limit; nothing is sent. The rules:
 
 A limit of 0 (or an empty list) is off. A rule that needs the last price or the positions and
 cannot get them refuses ("cannot be checked") rather than letting the order through.
-``core.risk.RiskService`` gathers the context and runs these.
+``core.risk.service.RiskService`` gathers the context and runs these.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from core.domain.models import (
     Product,
     Side,
 )
-from core.risk import RiskContext, check_change, check_order, reduces_position
+from core.risk.service import RiskContext, check_change, check_order, reduces_position
 
 D = Decimal
 RELIANCE = InstrumentId("NSE", "RELIANCE")

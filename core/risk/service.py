@@ -1,6 +1,6 @@
 """Pre-trade risk checks in the execution pipeline: the service that gathers their context.
 
-The rules themselves are pure functions in ``core.risk_rules`` (re-exported here); this
+The rules themselves are pure functions in ``core.risk.rules`` (re-exported here); this
 module fetches what they look at (the last price, the positions, the orders working, the
 day's P&L, the kill switch) and keeps the daily-loss halt, alerting once per account and day.
 """
@@ -21,7 +21,7 @@ from core.domain.alerts import Event, EventKind
 from core.domain.clock import Clock
 from core.domain.market_calendar import MarketCalendar
 from core.domain.models import Instrument, InstrumentId, Order, OrderPurpose, OrderRequest, Position
-from core.risk_rules import (
+from core.risk.rules import (
     RiskContext,
     check_change,
     check_order,

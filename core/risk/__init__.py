@@ -1,0 +1,1 @@
+"""Pre-trade checks and the daily-loss halt."""
